@@ -1,0 +1,1 @@
+"""Synthetic emotional speech: a source-filter voice and corpus generators."""
