@@ -49,7 +49,7 @@ def speaker_splits(
     rng = corpus_seed(seed, corpus)
     order = [speakers[i] for i in rng.permutation(len(speakers))]
     n_test = _share(len(order), test)
-    n_validation = _share(len(order) - n_test, validation)
+    n_validation = min(_share(len(order), validation), max(0, len(order) - n_test - 1))
     split_of = {s: "test" for s in order[:n_test]}
     split_of |= {s: "validation" for s in order[n_test : n_test + n_validation]}
     split_of |= {s: "train" for s in order[n_test + n_validation :]}

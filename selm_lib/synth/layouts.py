@@ -263,6 +263,9 @@ def write_emodb(root: Path, plan: Plan) -> None:
             rng = _rng(plan.seed, "emodb", a, u)
             samples, _ = _render(EMODB_CODES[code], speaker, style, plan, rng, emotions=emotions)
             _write(root / "wav" / f"{sid}{text}{code}{'ab'[u % 2]}.wav", samples, 16000)
+    if plan.bad_files:  # a mislabelled file: emotion letter X does not exist in EmoDB
+        samples, _ = _render("neutral", speakers[0], style, plan, _rng(plan.seed, "emodb:bad"))
+        _write(root / "wav" / f"{ids[0]}a01Xa.wav", samples, 16000)
 
 
 # ----------------------------------------------------------------------------------- MSP-Podcast
@@ -347,7 +350,7 @@ def write_meld(root: Path, plan: Plan) -> None:
     tables: dict[str, list[dict[str, Any]]] = {csv_name: [] for csv_name, _ in MELD_FOLDERS}
     for k in range(total):
         dialogue = k // per_dialogue
-        split = _spread([0] * 7 + [1, 2, 2], dialogue + 1)[dialogue]  # 70/10/20 by dialogue
+        split = (0, 1, 2, 0, 0, 0, 0, 0, 2, 0)[dialogue % 10]  # 70/10/20 by dialogue
         csv_name, folder = MELD_FOLDERS[split]
         rng = _rng(plan.seed, "meld", k)
         label = labels[int(rng.choice(len(labels), p=weights / weights.sum()))]

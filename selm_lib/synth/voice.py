@@ -70,6 +70,7 @@ _ACCENT_PROB = 0.5  # share of syllables that carry a pitch accent
 _BANDWIDTHS_HZ = (70.0, 100.0, 140.0, 200.0)  # formant bandwidths F1..F4
 _F4_HZ = 3500.0  # fourth formant of the reference (male) tract
 _FORMANT_TAIL_S = 0.03  # formant ringing kept after a syllable's excitation ends
+_CLEAN_SNR_DB = 50.0  # noise floor of a "clean" (noise_snr_db=None) studio recording
 
 
 # --------------------------------------------------------------------------- emotion table
@@ -205,7 +206,7 @@ class CorpusStyle:
     sample_rate: int
     expressiveness: float  # 1 = acted (full prosody); ~0.4-0.6 spontaneous (towards neutral)
     mic_eq: tuple[tuple[float, float, float], ...]  # (centre Hz, gain dB, Q) peaking filters
-    noise_snr_db: float | None  # additive noise re the average speech level (None = clean)
+    noise_snr_db: float | None  # noise re the average speech level (None: clean, 50 dB floor)
     reverb_rt60_s: float  # 0 = dry
     bandpass_hz: tuple[float, float] | None  # e.g. (300, 3400) telephone channel
     level_dbfs: float  # average recording level (RMS, dB re full scale)
@@ -255,7 +256,7 @@ def make_style(
         noise_snr_db=None if noise_snr_db is None else float(noise_snr_db),
         reverb_rt60_s=float(reverb_rt60_s),
         bandpass_hz=bandpass_hz,
-        level_dbfs=round(float(rng.uniform(-30.0, -22.0)), 2),
+        level_dbfs=round(float(rng.uniform(-34.0, -26.0)), 2),
     )
 
 
@@ -278,7 +279,7 @@ def _utterance_params(
         target = table[emotion]
     p = {f: neutral[f] + strength * (target[f] - neutral[f]) for f in PROSODY_FIELDS}
     # Within-emotion variability: no two renditions of an emotion are alike.
-    p["f0_shift_st"] += rng.normal(0.0, 1.0)
+    p["f0_shift_st"] += rng.normal(0.0, 0.8)
     p["f0_range"] *= math.exp(rng.normal(0.0, 0.15))
     p["contour_st"] += rng.normal(0.0, 0.7)
     p["loudness_db"] += rng.normal(0.0, 1.5)
@@ -574,16 +575,19 @@ def _render(
     if style.reverb_rt60_s > 0:
         ir = _room_ir(style.name, style.reverb_rt60_s, sr)
         y = sps.oaconvolve(y, ir)[:n]
-    if style.noise_snr_db is not None:
-        # Background noise of the room/line: its level is fixed relative to the corpus' average
-        # speech level (not to this utterance), so quiet (sad) speech has a lower SNR than loud.
-        white = rng.standard_normal(n)
-        pole = math.exp(-2.0 * math.pi * 150.0 / sr)  # pinkish: low-passed white + some white
-        noise = sps.lfilter([1.0 - pole], [1.0, -pole], white)
-        noise = noise / (float(np.std(noise)) + 1e-20) + 0.3 * white
-        noise_db = style.level_dbfs - style.noise_snr_db + rng.normal(0.0, 1.5)
-        noise *= 10.0 ** (noise_db / 20.0) / math.sqrt(float(np.mean(noise**2)) + 1e-20)
-        y = y + noise
+    # Background noise of the room/line: its level is fixed relative to the corpus' average
+    # speech level (not to this utterance), so quiet (sad) speech has a lower SNR than loud.
+    # A "clean" corpus still has a microphone/preamp floor: digital silence would make log
+    # spectra of pauses meaningless (-inf) and no real recording has it.
+    snr_db = _CLEAN_SNR_DB if style.noise_snr_db is None else style.noise_snr_db
+    white = rng.standard_normal(n)
+    pole = math.exp(-2.0 * math.pi * 150.0 / sr)  # pinkish: low-passed white + some white
+    pink = sps.lfilter([1.0 - pole], [1.0, -pole], white)
+    pink /= float(np.std(pink)) + 1e-20
+    # The white part's density, not its total power, is kept independent of the sample rate.
+    noise = pink + (0.3 * math.sqrt(sr / 16000.0)) * white
+    noise_db = style.level_dbfs - snr_db + rng.normal(0.0, 1.5)
+    y = y + noise * 10.0 ** (noise_db / 20.0)
     if style.bandpass_hz is not None:
         y = sps.sosfilt(_bandpass_sos(style.bandpass_hz, sr), y)
     peak = float(np.max(np.abs(y)))

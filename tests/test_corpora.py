@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from selm_lib.corpora import MANIFEST_COLUMNS, SCANNERS, CorpusLayoutError, scan, usable
+from selm_lib.corpora.__main__ import main as scan_cli
+from selm_lib.corpora.iemocap import parse_emo_evaluation, speaker_of
+
+from .conftest import corpus_dir
+
+
+@pytest.mark.parametrize("name", sorted(SCANNERS))
+def test_scanner_reads_its_synthetic_layout(synthetic_root, name):
+    manifest = scan(name, corpus_dir(synthetic_root, name))
+    assert list(manifest.columns[: len(MANIFEST_COLUMNS)]) == MANIFEST_COLUMNS
+    good = usable(manifest)
+    assert len(good) > 10
+    assert (good["emotion"] != "").all()
+    assert (good["sample_rate"] > 0).all() and (good["duration_s"] > 0.5).all()
+    assert manifest["corpus"].eq(name).all()
+    # the synthetic corpora carry deliberately broken files: each is listed, none dropped
+    assert (manifest["quarantine"] != "").sum() >= 1
+
+
+def test_ravdess_fields(synthetic_root):
+    manifest = usable(scan("ravdess", corpus_dir(synthetic_root, "ravdess")))
+    row = manifest.iloc[0]
+    actor = int(row["utterance_id"].split("-")[-1])
+    assert row["speaker"] == f"ravdess_{actor:02d}"
+    assert row["gender"] == ("M" if actor % 2 else "F")
+    assert set(manifest["sample_rate"]) == {48000}
+    assert manifest.loc[manifest["label"] == "02", "emotion"].eq("calm").all()
+
+
+def test_ravdess_zip_layout_and_bad_names(tmp_path):
+    folder = tmp_path / "Actor_03"
+    folder.mkdir()
+    audio = (0.1 * np.sin(np.arange(8000) / 5)).astype(np.float32)
+    sf.write(folder / "03-01-05-02-01-01-03.wav", audio, 16000)
+    sf.write(folder / "03-01-05-02-01-01-04.wav", audio, 16000)  # actor mismatch
+    sf.write(folder / "angry_take.wav", audio, 16000)  # not the naming scheme
+    sf.write(folder / "03-01-09-01-01-01-03.wav", audio, 16000)  # emotion code 09 unknown
+    manifest = scan("ravdess", tmp_path).set_index("utterance_id")
+    assert manifest.loc["03-01-05-02-01-01-03", "quarantine"] == ""
+    assert manifest.loc["03-01-05-02-01-01-03", "emotion"] == "angry"
+    assert "Actor_03" in manifest.loc["03-01-05-02-01-01-04", "quarantine"]
+    assert "MM-VV-EE" in manifest.loc["angry_take", "quarantine"]
+    assert "unknown label '09'" in manifest.loc["03-01-09-01-01-01-03", "quarantine"]
+
+
+def test_iemocap_summary_lines_and_annotators(tmp_path):
+    text = (
+        "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+        "[6.2901 - 8.2357]\tSes01F_impro01_F000\tneu\t[2.5000, 2.5000, 2.5000]\n"
+        "C-E2:\tNeutral;\t()\nC-E3:\tNeutral;\t()\nA-E3:\tval 3; act 2; dom  2;\t()\n\n"
+        "[10.0100 - 11.3925]\tSes01M_script01_1_M012\texc\t[4.0000, 3.5000, 3.0000]\n"
+        "C-E1:\tExcited;\t()\n"
+    )
+    path = tmp_path / "Ses01F_impro01.txt"
+    path.write_text(text)
+    labels = parse_emo_evaluation(path)
+    assert set(labels) == {"Ses01F_impro01_F000", "Ses01M_script01_1_M012"}
+    assert labels["Ses01M_script01_1_M012"]["label"] == "exc"
+    assert labels["Ses01M_script01_1_M012"]["valence"] == 4.0
+    assert labels["Ses01M_script01_1_M012"]["arousal"] == 3.5
+    assert speaker_of("Ses01F_impro01_M012") == ("Ses01M", "M")
+    assert speaker_of("Ses03M_script01_1_F000") == ("Ses03F", "F")
+
+
+def test_iemocap_synthetic_has_vad_and_ten_speakers(synthetic_root):
+    manifest = usable(scan("iemocap", corpus_dir(synthetic_root, "iemocap")))
+    assert manifest["speaker"].nunique() == 10
+    assert manifest[["valence", "arousal", "dominance"]].notna().all().all()
+    assert manifest["valence"].between(1, 5).all()
+    bad = scan("iemocap", corpus_dir(synthetic_root, "iemocap"))
+    assert bad.loc[bad["quarantine"] != "", "quarantine"].str.startswith("truncated").any()
+
+
+def test_crema_d_demographics(synthetic_root):
+    manifest = scan("crema_d", corpus_dir(synthetic_root, "crema_d"))
+    good = usable(manifest)
+    assert set(good["gender"]) <= {"M", "F"} and (good["gender"] != "").all()
+    assert (good["age"].astype(str) != "").all()
+    empty = manifest.set_index("utterance_id").loc["1076_MTI_SAD_XX"]
+    assert empty["quarantine"] == "empty file (0 bytes)"
+
+
+def test_msp_podcast_bad_files_and_unknown_speaker(synthetic_root):
+    manifest = scan("msp_podcast", corpus_dir(synthetic_root, "msp_podcast")).set_index(
+        "utterance_id"
+    )
+    assert "not readable as audio" in manifest.loc["MSP-PODCAST_9001_0001", "quarantine"]
+    assert "non-finite" in manifest.loc["MSP-PODCAST_9001_0002", "quarantine"]
+    assert "silent" in manifest.loc["MSP-PODCAST_9001_0003", "quarantine"]
+    good = usable(manifest.reset_index())
+    assert good["arousal"].between(1, 7).all()
+    assert set(good["official_split"]) <= {"train", "validation", "test"}
+
+
+def test_meld_sentiment_from_csv_and_unextracted_audio(synthetic_root):
+    manifest = scan("meld", corpus_dir(synthetic_root, "meld"))
+    good = usable(manifest)
+    assert set(good["sentiment"]) <= {"positive", "neutral", "negative"}
+    assert (good["channels"] == 2).all()  # stereo on disk, mixed down at load time
+    missing = manifest[manifest["utterance_id"] == "train_dia9999_utt0"].iloc[0]
+    assert "ffmpeg" in missing["quarantine"]
+
+
+def test_missing_root_names_layout_and_key(tmp_path):
+    with pytest.raises(CorpusLayoutError) as info:
+        scan("crema_d", tmp_path / "nowhere")
+    message = str(info.value)
+    assert "curate.corpora.crema_d.root" in message
+    assert "AudioWAV/AAAA_SSS_EEE_LL.wav" in message
+    assert "does not exist" in message
+
+
+def test_wrong_layout_names_missing_part(tmp_path):
+    (tmp_path / "wavs").mkdir()
+    with pytest.raises(CorpusLayoutError, match=r"not found: Session\[1-5\]/sentences/wav"):
+        scan("iemocap", tmp_path)
+
+
+def test_empty_layout_is_an_error(tmp_path):
+    (tmp_path / "AudioWAV").mkdir()
+    with pytest.raises(CorpusLayoutError, match="holds no audio files"):
+        scan("crema_d", tmp_path)
+
+
+def test_scan_cli(synthetic_root, tmp_path, capsys):
+    out = tmp_path / "manifest.csv"
+    code = scan_cli(["scan", "emodb", str(corpus_dir(synthetic_root, "emodb")), "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "usable" in printed and "quarantine (" in printed
+    manifest = pd.read_csv(out, keep_default_na=False)
+    assert set(MANIFEST_COLUMNS) <= set(manifest.columns)
+    assert len(manifest) > 0
+
+
+def test_scan_cli_wrong_root(tmp_path, capsys):
+    assert scan_cli(["scan", "ravdess", str(tmp_path / "x")]) == 2
+    assert "Expected layout" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from selm_lib.params import (
+    STAGE_SECTIONS,
+    ParamsError,
+    load_params,
+    resolve_sections,
+    stage_params,
+    validate,
+)
+
+from .conftest import PROJECT
+
+
+@pytest.fixture()
+def params() -> dict:
+    return load_params(PROJECT / "params.yaml")
+
+
+def test_committed_params_are_valid(params):
+    assert params["common"]["profile"] in ("default", "smoke")
+    assert set(params) == {s for sections in STAGE_SECTIONS.values() for s in sections}
+
+
+def test_misspelled_key_names_the_nearest(params):
+    bad = copy.deepcopy(params)
+    bad["curate"]["ravdess_clam"] = bad["curate"].pop("ravdess_calm")
+    with pytest.raises(ParamsError, match=r"unknown key 'curate.ravdess_clam'.*'curate.ravdess_calm'"):
+        validate(bad)
+
+
+def test_nested_misspelled_key(params):
+    bad = copy.deepcopy(params)
+    bad["curate"]["split"]["fold"] = bad["curate"]["split"].pop("folds")
+    with pytest.raises(ParamsError, match=r"curate.split.fold'.*did you mean 'curate.split.folds'"):
+        validate(bad)
+
+
+def test_unknown_section(params):
+    bad = copy.deepcopy(params)
+    bad["comon"] = bad.pop("common")
+    with pytest.raises(ParamsError, match="did you mean 'common'"):
+        validate(bad)
+
+
+def test_bad_choice_and_type(params):
+    bad = copy.deepcopy(params)
+    bad["common"]["profile"] = "smok"
+    with pytest.raises(ParamsError, match=r"common.profile.*did you mean 'smoke'"):
+        validate(bad)
+    bad = copy.deepcopy(params)
+    bad["common"]["seed"] = "34"
+    with pytest.raises(ParamsError, match="common.seed' must be an integer"):
+        validate(bad)
+
+
+def test_corpus_without_scanner(params):
+    bad = copy.deepcopy(params)
+    bad["curate"]["corpora"]["ravdes"] = bad["curate"]["corpora"].pop("ravdess")
+    with pytest.raises(ParamsError, match="did you mean 'ravdess'"):
+        validate(bad)
+
+
+def test_missing_key(params):
+    bad = copy.deepcopy(params)
+    del bad["curate"]["min_duration_s"]
+    with pytest.raises(ParamsError, match="missing key 'curate.min_duration_s'"):
+        validate(bad)
+
+
+def test_split_shares_checked(params):
+    bad = copy.deepcopy(params)
+    bad["curate"]["split"]["validation"] = 0.6
+    bad["curate"]["split"]["test"] = 0.5
+    with pytest.raises(ParamsError, match="must be below 1"):
+        validate(bad)
+
+
+def test_stage_sections_match_dvc_yaml():
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    for stage, sections in STAGE_SECTIONS.items():
+        assert stage in stages, f"{stage} missing from dvc.yaml"
+        assert tuple(stages[stage]["params"]) == sections
+
+
+def test_every_notebook_is_a_stage():
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    for notebook in sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.py")):
+        stage = notebook.stem[3:]
+        assert stage in STAGE_SECTIONS
+        assert f"notebooks/{notebook.name}" in stages[stage]["deps"]
+        assert "selm_lib" in stages[stage]["deps"]
+
+
+def test_stage_params_unknown_stage(params):
+    with pytest.raises(ParamsError, match="did you mean 'curate'"):
+        stage_params("curat", params)
+
+
+def test_injected_sections_are_validated(monkeypatch, params):
+    monkeypatch.chdir(PROJECT)
+    common, curate = resolve_sections("curate", common=None, curate=None)
+    assert common == params["common"]
+    bad = copy.deepcopy(params["curate"])
+    bad["min_duration"] = 1
+    with pytest.raises(ParamsError, match="injected parameters: unknown key 'curate.min_duration'"):
+        resolve_sections("curate", common=params["common"], curate=bad)

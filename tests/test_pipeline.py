@@ -1,0 +1,92 @@
+"""The DVC pipeline end to end on the smoke profile, in a temporary git + dvc repository."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import PROJECT
+
+pytestmark = pytest.mark.slow
+
+
+def sh(args: list[str], cwd: Path) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               DVC_NO_ANALYTICS="1", HF_HUB_OFFLINE="1")  # fmt: skip
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def set_param(project: Path, section: str, key: str, value) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    target = params[section]
+    *parents, last = key.split(".")
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    for name in ("params.yaml", "dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(PROJECT / name, root / name)
+    for folder in ("selm_lib", "notebooks"):
+        shutil.copytree(PROJECT / folder, root / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))  # fmt: skip
+    set_param(root, "common", "profile", "smoke")
+    sh(["git", "init", "-q"], root)
+    sh([sys.executable, "-m", "dvc", "init", "-q"], root)
+    shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
+    return root
+
+
+def test_repro_then_nothing_to_do_then_only_what_changed(project):
+    first = sh([sys.executable, "-m", "dvc", "repro"], project)
+    assert ran(first) == {"synthesize", "curate", "index"}
+    for report in ("01_curate.html", "01_curate.ipynb", "index.html", "metrics/curate.json"):
+        assert (project / "reports" / report).is_file(), report
+    index = (project / "reports" / "index.html").read_text()
+    assert "01_curate.html" in index and "synthetic" in index
+    html = (project / "reports" / "01_curate.html").read_text()
+    assert "These data are synthetic" in html
+
+    second = sh([sys.executable, "-m", "dvc", "repro"], project)
+    assert ran(second) == set(), second
+    status = sh([sys.executable, "-m", "dvc", "status"], project)
+    assert "up to date" in status
+
+    before = digest(project / "reports" / "01_curate.ipynb")
+    set_param(project, "curate", "split.test", 0.3)
+    third = sh([sys.executable, "-m", "dvc", "repro"], project)
+    assert ran(third) == {"curate", "index"}, third  # synthesize does not read `curate`
+    assert digest(project / "reports" / "01_curate.ipynb") != before
+
+
+def test_forced_rerun_is_byte_identical(project):
+    reports = project / "reports"
+    files = ["01_curate.ipynb", "01_curate.html", "metrics/curate.json", "index.html"]
+    before = {name: digest(reports / name) for name in files}
+    manifests = {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")}
+    sh([sys.executable, "-m", "dvc", "repro", "-f", "curate", "index"], project)
+    assert {name: digest(reports / name) for name in files} == before
+    assert {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")} == manifests
