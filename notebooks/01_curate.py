@@ -38,7 +38,7 @@ from selm_lib.report import publish_summary
 
 os.chdir(project_root())
 common, curate = resolve_sections("curate", common=common, curate=curate)
-pd.set_option("display.max_rows", 200, "display.width", 160)
+pd.set_option("display.max_rows", 200, "display.width", 160, "display.max_colwidth", None)
 
 # %%
 curated = curation.run_curation(common, curate)

@@ -6,6 +6,7 @@ soundfile (libsndfile). Resampling is polyphase (scipy), exact for the usual rat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -120,7 +121,10 @@ def check_audio(
 
 
 def _short(error: BaseException) -> str:
+    """libsndfile's message without the path it repeats (manifests must not depend on where the
+    project lives)."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = re.sub(r"^Error opening '.*?': ", "", text)
     return text[:120]
 
 
