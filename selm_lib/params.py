@@ -93,6 +93,41 @@ SCHEMA: dict[str, Any] = {
             "folds": int,
         },
     },
+    "features": {
+        "backbones": MapOf({"source": str, "layer": (int, str)}),
+        "batch_seconds": NUMBER,
+        "chunk_seconds": NUMBER,
+        "dtype": OneOf(("float16", "float32")),
+    },
+    "selm": {
+        "backbone": str,
+        "lm": str,
+        "tokenizer": str,
+        "tokenizer_vocab_size": int,
+        "tiny_lm": {"n_embd": int, "n_layer": int, "n_head": int, "n_positions": int},
+        "lm_trainable": bool,
+        "audio_prefix_len": int,
+        "text_prefix_len": int,
+        "projection_dim": int,
+        "mapper_layers": int,
+        "mapper_heads": int,
+        "dropout": NUMBER,
+        "train_corpora": ListOf(str),
+        "allow_ood_training": bool,
+        "views": MapOf({"prompt": str, "answer": str, "weight": NUMBER}),
+        "dimensional_bins": ListOf(NUMBER),
+        "dimensional_words": ListOf(str),
+    },
+    "train_selm": {
+        "epochs": int,
+        "batch_size": int,
+        "learning_rate": NUMBER,
+        "weight_decay": NUMBER,
+        "warmup_ratio": NUMBER,
+        "grad_clip": NUMBER,
+        "patience": int,
+        "samples_per_view": int,
+    },
     "index": {"title": str},
 }
 
@@ -100,6 +135,8 @@ SCHEMA: dict[str, Any] = {
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "synthesize": ("common", "synth"),
     "curate": ("common", "curate"),
+    "features": ("common", "features"),
+    "train_selm": ("common", "features", "selm", "train_selm"),
     "index": ("index",),
 }
 
@@ -116,7 +153,7 @@ def _type_name(spec: Any) -> str:
     if isinstance(spec, dict):
         return "a mapping with keys " + ", ".join(spec)
     if isinstance(spec, tuple):
-        return "a number"
+        return "a number" if spec == NUMBER else " or ".join(_type_name(t) for t in spec)
     return {int: "an integer", str: "a string", bool: "true or false", float: "a number"}.get(
         spec, str(spec)
     )
@@ -201,6 +238,24 @@ def _check_cross_references(params: dict[str, Any], source: str) -> None:
     low, high = params["synth"]["duration_s"] if len(params["synth"]["duration_s"]) == 2 else (0, -1)
     if not 0 < low <= high:
         raise ParamsError(f"{source}: 'synth.duration_s' must be [min, max] seconds with 0 < min <= max")
+    selm = params["selm"]
+    if selm["backbone"] not in params["features"]["backbones"]:
+        raise ParamsError(
+            f"{source}: 'selm.backbone' is '{selm['backbone']}', which is not a "
+            "'features.backbones' entry (known: " + ", ".join(params["features"]["backbones"]) + ")"
+        )
+    for view in selm["views"]:
+        if view not in ("categorical", "sentiment", "dimensional"):
+            near = difflib.get_close_matches(view, ["categorical", "sentiment", "dimensional"], n=1)
+            hint = f"did you mean 'selm.views.{near[0]}'?" if near else "views: categorical, sentiment, dimensional"
+            raise ParamsError(f"{source}: unknown key 'selm.views.{view}'; {hint}")
+    for name, spec in params["features"]["backbones"].items():
+        layer = spec["layer"]
+        if isinstance(layer, str) and layer not in ("last", "all"):
+            raise ParamsError(
+                f"{source}: 'features.backbones.{name}.layer' is {layer!r}; it must be an "
+                "integer, 'last' or 'all'"
+            )
     split = params["curate"]["split"]
     if not (0 <= split["validation"] < 1 and 0 <= split["test"] < 1):
         raise ParamsError(f"{source}: 'curate.split.validation' and 'curate.split.test' are shares in [0, 1)")

@@ -1,0 +1,153 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · SELM training
+#
+# SELM treats speech emotion recognition as conditional text generation: cached frame features of
+# a frozen audio encoder go through an audio projection and an audio mapper (a fixed number of
+# prefix tokens), the text prompt goes through a text mapper, and a GPT-2 language model writes the
+# answer. The loss is next-token cross-entropy on the answer tokens only. Training uses
+# (audio, prompt, answer) triplets in three views (categorical, sentiment, dimensional) from the
+# training corpora in `selm.train_corpora`; RAVDESS, CREMA-D and IEMOCAP are held out as the
+# out-of-domain test sets. Where the paper is silent, defaults are reconstructions (see
+# `params.yaml` comments).
+
+# %% tags=["parameters"]
+common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+features = None
+selm = None
+train_selm = None
+
+# %%
+import json
+import os
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from selm_lib import selm as selm_stage
+from selm_lib.curate import is_synthetic
+from selm_lib.params import corpus_root, load_params, project_root, resolve_sections
+from selm_lib.report import publish_summary
+from selm_lib.triplets import counts_by_view
+
+os.chdir(project_root())
+common, features, selm, train_selm = resolve_sections(
+    "train_selm", common=common, features=features, selm=selm, train_selm=train_selm
+)
+pd.set_option("display.max_colwidth", None, "display.width", 160)
+
+# %%
+synthetic = [c for c in selm["train_corpora"] if is_synthetic(corpus_root(load_params(), c))]
+if synthetic:
+    display(Markdown(
+        f"> **Synthetic data.** The training corpora {', '.join(synthetic)} are the embedded "
+        "synthetic stand-ins and the encoder and language model are tiny random-initialised "
+        "models. The numbers below show that the pipeline learns; they are not the paper's."
+    ))
+backbone = features["backbones"][selm["backbone"]]
+display(Markdown(
+    f"Encoder: `{backbone['source']}`, layer {backbone['layer']} (frozen, cached). "
+    f"Language model: `{selm['lm']}` ({'trainable' if selm['lm_trainable'] else 'frozen'}). "
+    f"Prefix lengths: audio {selm['audio_prefix_len']}, prompt {selm['text_prefix_len']}."
+))
+
+# %%
+trained = selm_stage.train_selm(common, features, selm, train_selm)
+
+# %% [markdown]
+# ## Triplets
+# Triplets per training corpus and view, and a sample. Every triplet of a speaker is in the same
+# speaker-disjoint split (from the curate stage); the model trains on `train` and is validated and
+# early-stopped on `validation`.
+
+# %%
+counts = counts_by_view(trained.triplets)
+counts.loc["total"] = counts.sum()
+counts
+
+# %%
+split_counts = trained.triplets.groupby(["view", "split"]).size().unstack(fill_value=0)
+split_counts
+
+# %%
+trained.triplets.groupby("view").head(3)[["corpus", "utterance_id", "view", "prompt", "answer"]]
+
+# %% [markdown]
+# ## Parameters
+# The encoder is not in the model (its features are cached); the language model is frozen unless
+# `selm.lm_trainable`.
+
+# %%
+metrics = trained.metrics
+pd.DataFrame([{"trainable": metrics["trainable_parameters"],
+               "frozen (language model)": metrics["frozen_parameters"]}], index=["parameters"])
+
+# %% [markdown]
+# ## Loss curves
+
+# %%
+history = trained.history
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+axes[0].plot(history["epoch"], history["train_loss"], marker="o", label="train")
+axes[0].plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+axes[0].axvline(metrics["best_epoch"], color="grey", ls="--", lw=1, label="best epoch")
+axes[0].set_xlabel("epoch")
+axes[0].set_ylabel("cross-entropy per answer token")
+axes[0].legend()
+for view in metrics["val_accuracy_by_view"]:
+    axes[1].plot(history["epoch"], history[f"val_accuracy_{view}"], marker="o", label=view)
+axes[1].set_xlabel("epoch")
+axes[1].set_ylabel("validation accuracy (class scoring)")
+axes[1].set_ylim(0, 1)
+axes[1].legend()
+fig.tight_layout()
+
+# %% [markdown]
+# ## Validation by view
+# Accuracy ranks every candidate answer of the view by its log-likelihood under the model
+# (`argmax_e p(e | x, w)`); chance is one over the number of candidates, majority is the share of
+# the most frequent answer among the validation triplets.
+
+# %%
+views = sorted(metrics["val_accuracy_by_view"])
+by_view = pd.DataFrame({
+    "validation loss": [metrics["val_loss_by_view"][v] for v in views],
+    "accuracy": [metrics["val_accuracy_by_view"][v] for v in views],
+    "chance": [metrics["chance_accuracy_by_view"][v] for v in views],
+    "majority": [metrics["majority_accuracy_by_view"][v] for v in views],
+}, index=views).round(3)
+by_view
+
+# %% [markdown]
+# ## Generated answers
+# Greedy decoding (stops at end of text) for the first validation clips of each view.
+
+# %%
+trained.generations
+
+# %%
+curve = history[["epoch", "train_loss", "val_loss"]]
+os.makedirs("reports/plots", exist_ok=True)
+curve.to_csv("reports/plots/train_selm_loss.csv", index=False)
+os.makedirs("reports/metrics", exist_ok=True)
+with open("reports/metrics/train_selm.json", "w") as handle:
+    json.dump(metrics, handle, indent=2, sort_keys=True)
+    handle.write("\n")
+acc = metrics["val_accuracy_by_view"]
+publish_summary(
+    f"SELM trained {metrics['epochs']} epochs on {', '.join(selm['train_corpora'])}; validation "
+    f"categorical accuracy {acc.get('categorical', float('nan')):.2f} "
+    f"(chance {metrics['chance_accuracy_by_view'].get('categorical', float('nan')):.2f})."
+)
