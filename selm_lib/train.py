@@ -139,7 +139,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[np
 # ------------------------------------------------------------------------------- the loop
 def weighted_loss(output: Any, batch: dict[str, Any]) -> torch.Tensor:
     """Token-level cross-entropy with each triplet weighted by its view weight."""
-    log_likelihood = output["answer_log_likelihood"]  # (B,) summed over answer tokens
+    log_likelihood = output["log_likelihood"]  # (B,) summed over answer tokens
     tokens = batch["answer_mask"].sum(dim=1).to(log_likelihood.dtype)  # (B,)
     weights = batch["weights"].to(log_likelihood.dtype)
     return -(weights * log_likelihood).sum() / (weights * tokens).sum()
@@ -201,7 +201,7 @@ def evaluate(
                     model, batch["features"], batch["feature_mask"], batch["prompt_ids"],
                     batch["prompt_mask"], texts,
                 )  # fmt: skip
-            nll -= float(output["answer_log_likelihood"].float().sum())
+            nll -= float(output["log_likelihood"].float().sum())
             tokens += float(batch["answer_mask"].sum())
             truth = [candidates[view].index(data.answer_ids[i]) for i in index]
             correct += float((scores.argmax(dim=1).cpu() == torch.tensor(truth)).sum())
