@@ -268,7 +268,7 @@ def fit(
             optimizer.step()
             scheduler.step()
             n_tokens = float(batch["answer_mask"].sum())
-            total += float(loss) * n_tokens
+            total += float(loss.detach()) * n_tokens
             tokens += n_tokens
         result = evaluate(model, validation, candidates, pad, device, config.eval_batch_size)
         record = {
