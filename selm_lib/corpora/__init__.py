@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from selm_lib.corpora import crema_d, emodb, iemocap, meld, msp_podcast, ravdess
+from selm_lib.corpora import cmu_mosei, crema_d, emodb, iemocap, meld, msp_podcast, ravdess
 from selm_lib.corpora.base import (
     MANIFEST_COLUMNS,
     CorpusLayoutError,
@@ -23,7 +23,7 @@ from selm_lib.corpora.base import (
 
 SCANNERS: dict[str, Scanner] = {
     module.SCANNER.name: module.SCANNER
-    for module in (ravdess, crema_d, iemocap, emodb, msp_podcast, meld)
+    for module in (ravdess, crema_d, iemocap, emodb, msp_podcast, meld, cmu_mosei)
 }
 
 __all__ = [

@@ -381,6 +381,46 @@ def write_meld(root: Path, plan: Plan) -> None:
         _write_csv(root / csv_name, rows)
 
 
+# ------------------------------------------------------------------------------------- CMU-MOSEI
+MOSEI_MIX = (("neutral", 0.35), ("happy", 0.25), ("sad", 0.15), ("angry", 0.1),
+             ("disgusted", 0.05), ("surprised", 0.05), ("fearful", 0.05))  # fmt: skip
+
+
+def write_cmu_mosei(root: Path, plan: Plan) -> None:
+    """YouTube monologues in the MMSA layout: one speaker per video, sentiment labels only
+    (score -3..3 from the expressed valence, annotation Positive / Neutral / Negative)."""
+    labels = [lab for lab, _ in MOSEI_MIX]
+    weights = np.array([w for _, w in MOSEI_MIX])
+    rng_meta = _rng(plan.seed, "cmu_mosei:meta")
+    videos = [f"v{zlib.crc32(f'{plan.seed}-{i}'.encode()):08x}"[:12] for i in range(plan.speakers)]
+    genders = [("M", "F")[int(rng_meta.integers(2))] for _ in videos]
+    speakers = _speakers("cmu_mosei", videos, genders, plan.seed)
+    modes = _spread(["train"] * 7 + ["valid", "test", "test"], plan.speakers)
+    rows = []
+    for a, (video, speaker) in enumerate(zip(videos, speakers, strict=True)):
+        # every video has its own microphone and room: webcam audio
+        style = make_style(f"cmu_mosei_{a % 6}", language="en-us", seed=plan.seed,
+                           sample_rate=16000, expressiveness=0.45,
+                           noise_snr_db=float(15 + 3 * (a % 6)), reverb_rt60_s=0.05 * (a % 4))
+        for u in range(plan.utterances_per_speaker):
+            rng = _rng(plan.seed, "cmu_mosei", a, u)
+            emotion = labels[int(rng.choice(len(labels), p=weights / weights.sum()))]
+            samples, shown = _render(emotion, speaker, style, plan, rng, emotions=tuple(labels))
+            _write(root / "Raw" / video / f"{u + 1}.wav", samples, 16000)
+            valence = emotion_table()[shown]["valence"]
+            score = float(np.clip(round((valence - 0.5) * 6 + rng.normal(0, 0.5), 1), -3, 3))
+            annotation = "Positive" if score > 0.5 else ("Negative" if score < -0.5 else "Neutral")
+            rows.append({"video_id": video, "clip_id": u + 1, "text": f"(synthetic clip {u + 1})",
+                         "label": score, "label_T": score, "label_A": score, "label_V": score,
+                         "annotation": annotation, "mode": modes[a]})  # fmt: skip
+    if plan.bad_files:  # a clip whose audio was never extracted from the mp4
+        (root / "Raw" / videos[0] / "999.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+        rows.append({"video_id": videos[0], "clip_id": 999, "text": "(not extracted)",
+                     "label": 0.0, "label_T": 0.0, "label_A": 0.0, "label_V": 0.0,
+                     "annotation": "Neutral", "mode": modes[0]})  # fmt: skip
+    _write_csv(root / "label.csv", rows)
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
@@ -398,6 +438,7 @@ WRITERS: dict[str, tuple[str, Callable[[Path, Plan], None]]] = {
     "emodb": ("EmoDB", write_emodb),
     "msp_podcast": ("MSP-Podcast", write_msp_podcast),
     "meld": ("MELD", write_meld),
+    "cmu_mosei": ("CMU-MOSEI", write_cmu_mosei),
 }
 
 
