@@ -54,6 +54,7 @@ def project(tmp_path_factory) -> Path:
         shutil.copytree(PROJECT / folder, root / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))  # fmt: skip
     set_param(root, "common", "profile", "smoke")
+    set_param(root, "train_selm", "epochs", 2)  # the loop itself is tested in test_train.py
     sh(["git", "init", "-q"], root)
     sh([sys.executable, "-m", "dvc", "init", "-q"], root)
     shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
@@ -62,11 +63,12 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_then_nothing_to_do_then_only_what_changed(project):
     first = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(first) == {"synthesize", "curate", "index"}
-    for report in ("01_curate.html", "01_curate.ipynb", "index.html", "metrics/curate.json"):
+    assert ran(first) == {"synthesize", "curate", "features", "train_selm", "index"}
+    for report in ("01_curate.html", "01_curate.ipynb", "02_train_selm.html", "index.html",
+                   "metrics/curate.json", "metrics/train_selm.json"):
         assert (project / "reports" / report).is_file(), report
     index = (project / "reports" / "index.html").read_text()
-    assert "01_curate.html" in index and "synthetic" in index
+    assert "01_curate.html" in index and "02_train_selm.html" in index and "synthetic" in index
     html = (project / "reports" / "01_curate.html").read_text()
     assert "These data are synthetic" in html
 
@@ -78,15 +80,22 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     before = digest(project / "reports" / "01_curate.ipynb")
     set_param(project, "curate", "split.test", 0.3)
     third = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(third) == {"curate", "index"}, third  # synthesize does not read `curate`
+    # synthesize does not read `curate`; the manifests did not change, so neither do the features;
+    # the splits did, so SELM retrains
+    assert ran(third) == {"curate", "train_selm", "index"}, third
     assert digest(project / "reports" / "01_curate.ipynb") != before
+
+    set_param(project, "selm", "dropout", 0.2)
+    fourth = sh([sys.executable, "-m", "dvc", "repro"], project)
+    assert ran(fourth) == {"train_selm", "index"}, fourth
 
 
 def test_forced_rerun_is_byte_identical(project):
     reports = project / "reports"
-    files = ["01_curate.ipynb", "01_curate.html", "metrics/curate.json", "index.html"]
+    files = ["01_curate.ipynb", "01_curate.html", "metrics/curate.json", "index.html",
+             "02_train_selm.ipynb", "02_train_selm.html", "metrics/train_selm.json"]
     before = {name: digest(reports / name) for name in files}
     manifests = {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")}
-    sh([sys.executable, "-m", "dvc", "repro", "-f", "curate", "index"], project)
+    sh([sys.executable, "-m", "dvc", "repro", "-f", "curate", "train_selm", "index"], project)
     assert {name: digest(reports / name) for name in files} == before
     assert {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")} == manifests

@@ -289,8 +289,8 @@ def write_msp_podcast(root: Path, plan: Plan) -> None:
     rows = []
     for a, (sid, speaker) in enumerate(zip(ids, speakers, strict=True)):
         style = make_style(f"msp_podcast_{a % 8}", language="en-us", seed=plan.seed,
-                           sample_rate=16000, expressiveness=0.55,
-                           noise_snr_db=float(18 + 4 * (a % 5)), reverb_rt60_s=0.1 * (a % 3))
+                           sample_rate=16000, expressiveness=0.85,
+                           noise_snr_db=float(22 + 4 * (a % 5)), reverb_rt60_s=0.1 * (a % 3))
         for u in range(plan.utterances_per_speaker):
             rng = _rng(plan.seed, "msp_podcast", a, u)
             label = labels[int(rng.choice(len(labels), p=weights / weights.sum()))]
@@ -336,7 +336,7 @@ def write_meld(root: Path, plan: Plan) -> None:
     """TV dialogue: stereo clips (extracted at 16 kHz without mixing down), noisy, reverberant;
     official splits by dialogue, so characters appear in every split as in the real corpus."""
     style = make_style("meld", language="en-us", seed=plan.seed, sample_rate=16000,
-                       expressiveness=0.6, noise_snr_db=20.0, reverb_rt60_s=0.2)  # fmt: skip
+                       expressiveness=0.85, noise_snr_db=20.0, reverb_rt60_s=0.2)  # fmt: skip
     names = [MELD_CHARACTERS[i % len(MELD_CHARACTERS)] + ("" if i < 24 else str(i // 24))
              for i in range(plan.speakers)]  # fmt: skip
     rng_meta = _rng(plan.seed, "meld:meta")
@@ -400,7 +400,7 @@ def write_cmu_mosei(root: Path, plan: Plan) -> None:
     for a, (video, speaker) in enumerate(zip(videos, speakers, strict=True)):
         # every video has its own microphone and room: webcam audio
         style = make_style(f"cmu_mosei_{a % 6}", language="en-us", seed=plan.seed,
-                           sample_rate=16000, expressiveness=0.45,
+                           sample_rate=16000, expressiveness=0.8,
                            noise_snr_db=float(15 + 3 * (a % 6)), reverb_rt60_s=0.05 * (a % 4))
         for u in range(plan.utterances_per_speaker):
             rng = _rng(plan.seed, "cmu_mosei", a, u)

@@ -1,0 +1,282 @@
+"""The shared backbone interface: shapes, exact frame counts, padding, layers, chunks, loading.
+
+Tolerances, measured on these tiny random presets:
+
+* batch vs single encode: exact up to float32 rounding (< 1e-4) for every preset, including the
+  GroupNorm CNN (tiny-wav2vec2) and data2vec-audio, whose padding leaks in plain transformers
+  (shown by ``test_plain_transformers_padding_leaks``) and is corrected by backbones.py's hooks.
+* chunked vs whole-clip encode of a 50 s stationary signal (10 s chunks, 1 s context): frame
+  count exact; per-frame cosine similarity >= 0.95 everywhere and >= 0.99 on average (attention
+  context is cut at chunk edges; GroupNorm statistics are per chunk).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from selm_lib.backbones import (
+    PRESETS,
+    SAMPLE_RATE,
+    BackboneError,
+    BackboneSpec,
+    _build_preset,
+    load_backbone,
+    save_preset,
+)
+
+CNN_PRESETS = [p for p in PRESETS if PRESETS[p]["model_type"] != "whisper"]
+ODD_LENGTHS = (8_001, 20_011, 32_123, 47_999)
+
+
+def bursts(seconds: float, seed: int, extra: int = 0) -> np.ndarray:
+    """Speech-like test signal: pulse-train bursts of random pitch, pauses, a little noise."""
+    rng = np.random.default_rng(seed)
+    out = 0.005 * rng.standard_normal(int(seconds * SAMPLE_RATE) + extra)
+    position = 0
+    while position < len(out):
+        length = min(int(rng.uniform(0.15, 0.5) * SAMPLE_RATE), len(out) - position)
+        t = np.arange(length) / SAMPLE_RATE
+        tone = np.sign(np.sin(2 * np.pi * rng.uniform(100, 300) * t)) * np.hanning(length)
+        out[position : position + length] += 0.2 * tone
+        position += length + int(rng.uniform(0.05, 0.3) * SAMPLE_RATE)
+    return out.astype(np.float32)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-frame cosine similarity of two (frames, hidden) arrays."""
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def record_input_lengths(backbone) -> list[int]:
+    """Input length (samples, or mel frames for Whisper) of every forward pass from now on."""
+    seen: list[int] = []
+
+    def hook(_module, args, kwargs):
+        inputs = args[0] if args else next(iter(kwargs.values()))
+        seen.append(inputs.shape[-1])
+
+    backbone.model.register_forward_pre_hook(hook, with_kwargs=True)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[np.ndarray]:
+    return [bursts(n / SAMPLE_RATE, seed=i) for i, n in enumerate(ODD_LENGTHS)]
+
+
+@pytest.fixture(scope="module", params=list(PRESETS))
+def preset(request) -> str:
+    return request.param
+
+
+def spec(preset: str, layer: int | str = "last", **kwargs) -> BackboneSpec:
+    return BackboneSpec(f"preset:{preset}", layer=layer, **kwargs)
+
+
+def test_encode_shapes_and_exact_frame_counts(preset, clips):
+    backbone = load_backbone(spec(preset), device="cpu")
+    assert backbone.frame_rate == 50.0
+    outputs = backbone.encode(clips)
+    for clip, out in zip(clips, outputs, strict=True):
+        n = len(clip)
+        expected = n // 320 if backbone.arch == "whisper" else (n - 400) // 320 + 1
+        assert backbone.num_frames(n) == expected
+        assert out.shape == (expected, backbone.hidden_size)
+        assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert backbone.num_frames(399) == (1 if backbone.arch == "whisper" else 0)
+
+
+def test_batch_encode_equals_single_encode(preset, clips):
+    backbone = load_backbone(spec(preset), device="cpu")
+    batched = backbone.encode(clips)
+    for clip, out in zip(clips, batched, strict=True):
+        (alone,) = backbone.encode([clip])
+        np.testing.assert_allclose(out, alone, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["tiny-wav2vec2", "tiny-data2vec-audio"])
+def test_plain_transformers_padding_leaks(name, clips):
+    """Why backbones.py hooks GroupNorm / data2vec's positional convs: without them a clip's own
+    frames change when it is padded, with or without an attention mask."""
+    model, _ = _build_preset(name, 0)
+    model.eval()
+    short, long = clips[1], clips[3]
+    normalise = [(c - c.mean()) / np.sqrt(c.var() + 1e-7) for c in (short, long)]
+    batch = torch.zeros(2, len(long))
+    mask = torch.zeros(2, len(long), dtype=torch.long)
+    for row, clip in enumerate(normalise):
+        batch[row, : len(clip)] = torch.from_numpy(clip)
+        mask[row, : len(clip)] = 1
+    with torch.inference_mode():
+        alone = model(batch[:1, : len(short)]).last_hidden_state[0]
+        masked = model(batch, attention_mask=mask).last_hidden_state[0, : len(alone)]
+    assert (masked - alone).abs().max().item() > 1e-2  # plain transformers: padding leaks
+    (ours,) = load_backbone(spec(name), device="cpu").encode([short, long])[:1]
+    np.testing.assert_allclose(ours, alone.numpy(), atol=1e-4, rtol=0)
+
+
+def test_layers_all_int_and_last(preset, clips):
+    clip = clips[2]
+    every = load_backbone(spec(preset, "all"), device="cpu")
+    (stack,) = every.encode([clip])
+    assert stack.shape == (every.num_layers + 1, every.num_frames(len(clip)), every.hidden_size)
+    for layer in (0, 1, every.num_layers):
+        (out,) = load_backbone(spec(preset, layer), device="cpu").encode([clip])
+        np.testing.assert_array_equal(out, stack[layer])
+    (last,) = load_backbone(spec(preset, "last"), device="cpu").encode([clip])
+    config = every.config
+    pre_ln = every.arch == "whisper" or getattr(config, "do_stable_layer_norm", False)
+    if pre_ln:  # last_hidden_state carries the encoder's final LayerNorm
+        ln = torch.nn.functional.layer_norm(torch.from_numpy(stack[-1]), (every.hidden_size,))
+        assert not np.allclose(last, stack[-1])
+        assert np.abs(last - ln.numpy()).max() < 10  # same state up to the affine LN weights
+    else:
+        np.testing.assert_array_equal(last, stack[-1])
+
+
+def test_layers_match_transformers_hidden_states(clips):
+    clip = clips[2]
+    backbone = load_backbone(spec("tiny-hubert", "all"), device="cpu")
+    (ours,) = backbone.encode([clip])
+    model, _ = _build_preset("tiny-hubert", 0)
+    normalised = (clip - clip.mean()) / np.sqrt(clip.var() + 1e-7)
+    with torch.inference_mode():
+        states = model.eval()(
+            torch.from_numpy(normalised.astype(np.float32))[None], output_hidden_states=True
+        ).hidden_states
+    assert len(states) == backbone.num_layers + 1
+    for layer, state in enumerate(states):
+        np.testing.assert_allclose(ours[layer], state[0].numpy(), atol=1e-4, rtol=0)
+
+
+def test_integer_layer_keeps_only_needed_layers():
+    backbone = load_backbone(spec("tiny-wav2vec2", 2), device="cpu")
+    assert len(backbone.model.encoder.layers) == 2 and backbone.num_layers == 6
+    assert len(load_backbone(spec("tiny-wav2vec2", 0), device="cpu").model.encoder.layers) == 1
+
+
+def test_whisper_frame_cut_and_long_clip_windows():
+    backbone = load_backbone(spec("tiny-whisper"), device="cpu")
+    seen = record_input_lengths(backbone)
+    clip = bursts(31.3, seed=7, extra=77)
+    (out,) = backbone.encode([clip])
+    assert out.shape == (len(clip) // 320, backbone.hidden_size)
+    assert len(seen) == 2 and set(seen) == {3000}  # two fixed 30 s windows, never longer
+    short = clip[: 2 * SAMPLE_RATE + 319]
+    assert backbone.encode([short])[0].shape[0] == 100
+
+
+@pytest.mark.parametrize("name", CNN_PRESETS)
+def test_long_clip_chunking(name):
+    clip = bursts(50, seed=1, extra=777)
+    whole = load_backbone(spec(name, chunk_seconds=60), device="cpu")
+    chunked = load_backbone(spec(name, chunk_seconds=10), device="cpu")
+    seen = record_input_lengths(chunked)
+    (reference,) = whole.encode([clip])
+    (out,) = chunked.encode([clip])
+    assert out.shape == reference.shape == (chunked.num_frames(len(clip)), chunked.hidden_size)
+    # Memory is bounded: no forward pass sees more than one chunk (10 s + CNN receptive field).
+    assert len(seen) == 7 and max(seen) <= 10 * SAMPLE_RATE + 400
+    similarity = cosine(out, reference)
+    assert similarity.min() > 0.95 and similarity.mean() > 0.99
+
+
+def test_short_chunks_mixed_with_short_clips(clips):
+    backbone = load_backbone(spec("tiny-hubert", chunk_seconds=1.0), device="cpu")
+    outputs = backbone.encode(clips)  # the 3 s clips are chunked, the 0.5 s one is not
+    assert [o.shape[0] for o in outputs] == [backbone.num_frames(len(c)) for c in clips]
+
+
+def test_from_pretrained_folder_matches_preset(preset, clips, tmp_path):
+    folder = save_preset(preset, tmp_path / preset, seed=3)
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert (folder / "preprocessor_config.json").is_file()
+    from_preset = load_backbone(spec(preset, "all", seed=3), device="cpu")
+    from_folder = load_backbone(BackboneSpec(str(folder), layer="all"), device="cpu")
+    assert from_folder.arch == from_preset.arch and from_folder.normalize == from_preset.normalize
+    for a, b in zip(from_preset.encode(clips[:2]), from_folder.encode(clips[:2]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert from_preset.fingerprint() == from_folder.fingerprint()
+
+
+def test_hub_name_found_in_local_cache(tmp_path):
+    """A Hugging Face name resolves offline when its snapshot is in the local hub cache (what
+    `huggingface-cli download` leaves). Run in a subprocess: the cache path is read at import."""
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--selm--tiny-hubert"
+    save_preset("tiny-hubert", repo / "snapshots" / commit, seed=5)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    script = (
+        "from selm_lib.backbones import BackboneSpec, load_backbone\n"
+        "import numpy as np\n"
+        "clip = np.sin(np.arange(20000) / 9).astype(np.float32)\n"
+        "a = load_backbone(BackboneSpec('selm/tiny-hubert', layer=2), device='cpu')\n"
+        "b = load_backbone(BackboneSpec('preset:tiny-hubert', layer=2, seed=5), device='cpu')\n"
+        "assert np.array_equal(a.encode([clip])[0], b.encode([clip])[0])\n"
+        "print('ok', a.arch, a.fingerprint() == b.fingerprint())\n"
+    )
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok hubert True")
+
+
+def test_presets_are_seeded(clips):
+    a = load_backbone(spec("tiny-wavlm", seed=1), device="cpu").encode(clips[:1])[0]
+    b = load_backbone(spec("tiny-wavlm", seed=1), device="cpu").encode(clips[:1])[0]
+    c = load_backbone(spec("tiny-wavlm", seed=2), device="cpu").encode(clips[:1])[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_unknown_name_names_the_key_and_the_fix():
+    bad = BackboneSpec("facebook/no-such-model", layer=4, params_key="features.backbones.w2v")
+    with pytest.raises(BackboneError) as error:
+        load_backbone(bad, device="cpu")
+    message = str(error.value)
+    assert "features.backbones.w2v.source" in message
+    assert "not found locally" in message and "offline" in message
+    assert "save_pretrained" in message
+
+
+def test_bad_sources():
+    with pytest.raises(BackboneError, match=r"features\.backbones\.<name>\.source.*unknown preset"):
+        load_backbone(BackboneSpec("preset:tiny-nothing", layer=1), device="cpu")
+    with pytest.raises(BackboneError, match="folder not found"):
+        load_backbone(BackboneSpec("./models/absent", layer=1), device="cpu")
+    with pytest.raises(BackboneError, match="Did you mean 'preset:tiny-hubert'"):
+        load_backbone(BackboneSpec("tiny-hubert", layer=1), device="cpu")
+
+
+@pytest.mark.parametrize("layer", [7, -1, "middle", True])
+def test_layer_out_of_range(layer):
+    bad = BackboneSpec("preset:tiny-wav2vec2", layer=layer, params_key="features.backbones.w2v")
+    with pytest.raises(BackboneError) as error:
+        load_backbone(bad, device="cpu")
+    assert "features.backbones.w2v.layer" in str(error.value)
+    assert "0..6" in str(error.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_close_to_cpu(preset, clips):
+    cpu = load_backbone(spec(preset, 2), device="cpu").encode(clips)
+    gpu_backbone = load_backbone(spec(preset, 2), device="auto")
+    assert gpu_backbone.device.type == "cuda"
+    gpu = gpu_backbone.encode(clips)
+    for a, b in zip(cpu, gpu, strict=True):
+        assert a.shape == b.shape and cosine(a, b).min() > 0.98
