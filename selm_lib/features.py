@@ -321,7 +321,9 @@ def compute_features(
     if rows.empty:
         raise ValueError(
             f"corpus {corpus!r}: no usable rows in the manifest (every row is quarantined or the "
-            f"manifest is empty); see the quarantine reasons in artifacts/manifests/{corpus}.csv"
+            f"manifest is empty); see the quarantine reasons in artifacts/manifests/{corpus}.csv, "
+            f"fix params.yaml 'curate.corpora.{corpus}.root' or remove the corpus from "
+            "'curate.corpora'"
         )
     ids = rows["utterance_id"].astype(str)
     if ids.duplicated().any():

@@ -72,6 +72,12 @@ def build_triplets(
         rows = usable(manifests[corpus]).merge(
             splits[corpus][["utterance_id", "split"]], on="utterance_id", how="inner"
         )
+        if rows.empty:
+            raise TripletError(
+                f"params.yaml 'selm.train_corpora' lists '{corpus}', which has no usable rows "
+                f"({len(manifests[corpus])} rows, all quarantined: see the reasons in "
+                f"artifacts/manifests/{corpus}.csv); fix the corpus or remove it from the list"
+            )
         scale = SCANNERS[corpus].vad_scale
         for view, spec in views.items():
             if spec["weight"] <= 0:

@@ -101,3 +101,10 @@ def test_trained_bpe_is_deterministic():
 def test_missing_tokenizer_names_key():
     with pytest.raises(TokenizerError, match="selm.tokenizer"):
         load_tokenizer("no-such-org/no-such-tokenizer")
+
+
+def test_training_corpus_without_usable_rows(selm_params):
+    broken = manifest("meld", [{"utterance_id": "m", "emotion": "happy", "quarantine": "silent"}])
+    splits = {"meld": pd.DataFrame(columns=["utterance_id", "split"])}
+    with pytest.raises(TripletError, match="'selm.train_corpora' lists 'meld'.*no usable rows"):
+        build_triplets({"meld": broken}, splits, dict(selm_params, train_corpora=["meld"]))
