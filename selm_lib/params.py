@@ -128,6 +128,14 @@ SCHEMA: dict[str, Any] = {
         "patience": int,
         "samples_per_view": int,
     },
+    "eval_ood": {
+        "test_corpora": ListOf(str),
+        "num_beams": int,
+        "max_new_tokens": int,
+        "batch_size": int,
+        "bootstrap": int,
+        "baseline": {"hidden": int, "dropout": NUMBER, "epochs": int, "learning_rate": NUMBER},
+    },
     "index": {"title": str},
 }
 
@@ -137,6 +145,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "curate": ("common", "curate"),
     "features": ("common", "features"),
     "train_selm": ("common", "features", "selm", "train_selm"),
+    "eval_ood": ("common", "features", "selm", "curate", "eval_ood"),
     "index": ("index",),
 }
 

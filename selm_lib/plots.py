@@ -82,3 +82,41 @@ def count_heatmap(table: pd.DataFrame, title: str = "") -> plt.Figure:
     ax.set_ylabel("")
     fig.tight_layout()
     return fig
+
+
+def confusion_heatmap(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Row-normalised confusion matrix (rows = true class), counts annotated."""
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    shares = table.div(table.sum(axis=1).replace(0, 1), axis=0)
+    sns.heatmap(shares, annot=table.values, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False,
+                ax=ax)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return ax
+
+
+def recall_bars(predictions: pd.DataFrame, classes: dict[str, list[str]],
+                methods: list[str]) -> plt.Figure:  # fmt: skip
+    """Per-class recall per method, one panel per corpus."""
+    fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 3.2), squeeze=False)
+    for ax, (corpus, names) in zip(axes[0], classes.items(), strict=True):
+        rows = predictions[predictions["corpus"] == corpus]
+        table = pd.DataFrame({
+            method: [
+                float((group["prediction"] == name).mean()) if len(group) else 0.0
+                for name in names
+                for group in [rows[(rows["method"] == method) & (rows["truth"] == name)]]
+            ]
+            for method in methods
+        }, index=names)  # fmt: skip
+        table.plot.bar(ax=ax, width=0.8)
+        ax.set_ylim(0, 1)
+        ax.set_title(corpus)
+        ax.set_ylabel("recall")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
