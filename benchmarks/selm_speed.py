@@ -1,7 +1,7 @@
 """SELM training from the feature cache vs. with the encoder on the fly; padding; extraction speed.
 
-    .venv/bin/python benchmarks/selm_speed.py [--steps 6] [--warmup 2] [--sizes base,tiny] \
-        [--batch-size 8] [--device cpu] [--out benchmarks/results/selm_speed.json]
+    .venv/bin/python benchmarks/selm_speed.py [--steps 5] [--warmup 2] [--sizes base,tiny] \
+        [--batch-size 8] [--device cpu] [--threads 0] [--out benchmarks/results/selm_speed.json]
 
 Targets (issue): training from the cache at least 5x faster per step than running the frozen
 encoder in the same step, at base sizes; padding of the length-grouped encoder batches
@@ -33,8 +33,11 @@ is its own:
    under ``torch.inference_mode``.
 
 The first ``--warmup`` steps are excluded; the median of the next ``--steps`` steps is reported
-and the speed-up is median(online) / median(cache). Both parts see the same clips in the same
-random batches (a seeded permutation, as an epoch of ``fit`` would).
+and the speed-up is median(online) / median(cache). The same ratio of the minima and of the
+process CPU seconds per step (all threads) is reported too: on a shared 2-core box another busy
+process stalls torch's thread barriers and inflates wall times (see ``load_average`` in the
+JSON). Both parts see the same clips in the same random batches (a seeded permutation, as an epoch
+of ``fit`` would).
 
 Padding (no model): ~200 clip lengths drawn like the default synthetic data (1.4-2.6 s uniform,
 ``synth.duration_s``) and a skewed set (0.5-15 s, log-uniform), grouped by ``plan_batches`` at
@@ -109,6 +112,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],  # other work on the box
     }
     return info
 
@@ -310,11 +314,18 @@ def worker(size: str, part: str, workdir: Path, args: argparse.Namespace) -> dic
 
     from selm_lib.params import load_params
 
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     params = load_params()
     baseline_mb = peak_rss_mb()  # after importing torch/transformers/pandas
     manifest = pd.read_csv(workdir / "manifest.csv", keep_default_na=False)
     store_dir = workdir / size / "store"
-    result: dict[str, Any] = {"size": size, "part": part, "import_rss_mb": baseline_mb}
+    result: dict[str, Any] = {
+        "size": size,
+        "part": part,
+        "torch_threads": torch.get_num_threads(),
+        "import_rss_mb": baseline_mb,
+    }
     if part == "extract":
         result.update(extract(size, params, manifest, store_dir, args.device))
     else:
@@ -407,10 +418,11 @@ def train(size: str, part: str, params: dict[str, Any], manifest: Any, store_dir
     )
     pad = tokenizer.pad_token_id
     batches = step_batches(len(manifest), args.batch_size, int(params["common"]["seed"]))
-    steps, encode_s, losses, frame_padding, audio_s = [], [], [], [], 0.0
+    steps, cpu_steps, encode_s, losses, frame_padding = [], [], [], [], []
+    audio_s = 0.0
     for number, index in enumerate(batches[: args.warmup + args.steps]):
         synchronize(device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fresh = None
         if online:
             with torch.inference_mode():
@@ -425,9 +437,10 @@ def train(size: str, part: str, params: dict[str, Any], manifest: Any, store_dir
         torch.nn.utils.clip_grad_norm_(trainable, float(train_params["grad_clip"]))
         optimizer.step()
         synchronize(device)
-        end = time.perf_counter()
+        end, cpu_end = time.perf_counter(), time.process_time()
         if number >= args.warmup:
             steps.append(end - start)
+            cpu_steps.append(cpu_end - cpu_start)
             losses.append(float(loss.detach()))
             frame_padding.append(1.0 - float(batch["feature_mask"].float().mean()))
             if online:
@@ -440,9 +453,7 @@ def train(size: str, part: str, params: dict[str, Any], manifest: Any, store_dir
             "audio_dim": audio_dim,
             "lm": {k: getattr(model.lm.config, k) for k in ("n_embd", "n_layer", "n_head")}
             | {"vocab_size": model.lm.config.vocab_size},
-            "mappers": {
-                k: getattr(model.config, k) for k in (*BASE_MAPPERS, "dropout")
-            },
+            "mappers": {k: getattr(model.config, k) for k in (*BASE_MAPPERS, "dropout")},
             "trainable_params_M": round(counts["trainable"] / 1e6, 2),
             "frozen_params_M": round(counts["frozen"] / 1e6, 2),
             "batch_size": args.batch_size,
@@ -450,6 +461,9 @@ def train(size: str, part: str, params: dict[str, Any], manifest: Any, store_dir
             "steps": len(steps),
             "step_seconds": [round(s, 4) for s in steps],
             "median_step_seconds": round(statistics.median(steps), 4),
+            "min_step_seconds": round(min(steps), 4),
+            "step_cpu_seconds": [round(s, 4) for s in cpu_steps],
+            "median_step_cpu_seconds": round(statistics.median(cpu_steps), 4),
             "mean_loss": round(statistics.fmean(losses), 4),
             "feature_padding_in_step_batches": round(statistics.fmean(frame_padding), 4),
         }
@@ -470,6 +484,7 @@ def run_part(size: str, part: str, workdir: Path, args: argparse.Namespace) -> d
         sys.executable, __file__, "--worker", f"{size}:{part}", "--workdir", str(workdir),
         "--steps", str(args.steps), "--warmup", str(args.warmup),
         "--batch-size", str(args.batch_size), "--device", args.device,
+        "--threads", str(args.threads),
     ]  # fmt: skip
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     started = time.perf_counter()
@@ -487,11 +502,14 @@ def summarise(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The headline figures of one size."""
     cache, online, extract = parts["train_cache"], parts["train_online"], parts["extract"]
     speedup = online["median_step_seconds"] / cache["median_step_seconds"]
+    cpu_speedup = online["median_step_cpu_seconds"] / cache["median_step_cpu_seconds"]
     return {
         "cache_step_seconds": cache["median_step_seconds"],
         "online_step_seconds": online["median_step_seconds"],
         "online_encode_seconds": online["median_encode_seconds"],
         "cache_speedup": round(speedup, 2),
+        "cache_speedup_min_steps": round(online["min_step_seconds"] / cache["min_step_seconds"], 2),
+        "cache_speedup_cpu_time": round(cpu_speedup, 2),
         "extract_audio_seconds_per_second": extract["audio_seconds_per_second"],
         "encode_audio_seconds_per_second": online["encode_audio_seconds_per_second"],
         "extract_padding_fraction": extract["padding_fraction"],
@@ -503,7 +521,7 @@ def print_tables(sizes: dict[str, dict[str, Any]], pad_rows: list[dict[str, Any]
     """The human-readable report."""
     print("\nSELM training step (median; batch of clips of 2-4 s)")
     print(
-        f"{'size':<6}{'cache s':>9}{'online s':>10}{'(encode)':>10}{'speed-up':>10}"
+        f"{'size':<6}{'cache s':>9}{'online s':>10}{'(encode)':>10}{'speed-up':>10}{'cpu-t':>8}"
         f"{'extract a-s/s':>15}{'encode a-s/s':>14}{'peak MB ext/cache/online':>27}"
     )
     for size, s in sizes.items():
@@ -511,9 +529,11 @@ def print_tables(sizes: dict[str, dict[str, Any]], pad_rows: list[dict[str, Any]
         print(
             f"{size:<6}{s['cache_step_seconds']:>9.3f}{s['online_step_seconds']:>10.3f}"
             f"{s['online_encode_seconds']:>10.3f}{s['cache_speedup']:>9.2f}x"
+            f"{s['cache_speedup_cpu_time']:>7.2f}x"
             f"{s['extract_audio_seconds_per_second']:>15.1f}"
             f"{s['encode_audio_seconds_per_second']:>14.1f}{peaks:>27}"
         )
+    print("cpu-t: the speed-up in process CPU seconds (less sensitive to other load on the box)")
     print(f"target: cache >= {TARGET_SPEEDUP:g}x faster than online at base sizes")
     print("\nPadding of encoder batches (plan_batches vs. the same batch sizes in random order)")
     print(f"{'lengths':<20}{'batch-s':>8}{'batches':>9}{'clips/b':>9}{'grouped':>9}{'random':>9}")
@@ -530,11 +550,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per part (median)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per part (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before them")
     parser.add_argument("--sizes", default="base,tiny", help="comma list of: base, tiny")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per training step")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)"
+    )
     parser.add_argument("--seed", type=int, default=34, help="synthetic clips and lengths")
     parser.add_argument("--out", default=str(PROJECT / "benchmarks/results/selm_speed.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -557,6 +580,7 @@ def main() -> int:
 
     params = load_params()
     started = time.perf_counter()
+    machine_at_start = machine()
     pad_rows = padding_report(float(params["features"]["batch_seconds"]), args.seed)
     clips = args.batch_size * (args.warmup + args.steps)
     results: dict[str, dict[str, Any]] = {}
@@ -591,10 +615,12 @@ def main() -> int:
             "clips": clips,
             "clip_seconds": list(CLIP_SECONDS),
             "device": args.device,
+            "threads": args.threads or "torch default",
             "seed": args.seed,
             "features_batch_seconds": params["features"]["batch_seconds"],
         },
-        "machine": machine(),
+        "machine": machine_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "summary": summary,
         "padding": pad_rows,
         "parts": results,

@@ -115,6 +115,7 @@ SCHEMA: dict[str, Any] = {
         "train_corpora": ListOf(str),
         "allow_ood_training": bool,
         "views": MapOf({"prompt": str, "answer": str, "weight": NUMBER}),
+        "balance_answers": bool,
         "dimensional_bins": ListOf(NUMBER),
         "dimensional_words": ListOf(str),
     },

@@ -125,7 +125,23 @@ def build_triplets(
             "no triplets: the training corpora in 'selm.train_corpora' have no usable rows with "
             "labels for the views in 'selm.views'"
         )
-    return pd.concat(frames, ignore_index=True)[TRIPLET_COLUMNS]
+    triplets = pd.concat(frames, ignore_index=True)[TRIPLET_COLUMNS]
+    if selm.get("balance_answers", False):
+        triplets["weight"] = balanced_weights(triplets)
+    return triplets
+
+
+def balanced_weights(triplets: pd.DataFrame) -> np.ndarray:
+    """View weight x inverse answer frequency within the view, normalised to mean 1 per view.
+
+    Natural corpora are dominated by neutral; unweighted, the model learns to answer neutral and
+    the balanced OOD test sets (RAVDESS, CREMA-D) pay for it.
+    """
+    counts = triplets.groupby(["view", "answer"])["answer"].transform("size").to_numpy()
+    per_view = triplets.groupby("view")["answer"]
+    n_view = per_view.transform("size").to_numpy()
+    n_answers = per_view.transform("nunique").to_numpy()
+    return triplets["weight"].to_numpy() * n_view / (n_answers * counts)
 
 
 def counts_by_view(triplets: pd.DataFrame) -> pd.DataFrame:

@@ -63,9 +63,10 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_then_nothing_to_do_then_only_what_changed(project):
     first = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(first) == {"synthesize", "curate", "features", "train_selm", "index"}
+    assert ran(first) == {"synthesize", "curate", "features", "train_selm", "eval_ood", "index"}
     for report in ("01_curate.html", "01_curate.ipynb", "02_train_selm.html", "index.html",
-                   "metrics/curate.json", "metrics/train_selm.json"):
+                   "03_eval_ood.html", "metrics/curate.json", "metrics/train_selm.json",
+                   "metrics/ood.json"):
         assert (project / "reports" / report).is_file(), report
     index = (project / "reports" / "index.html").read_text()
     assert "01_curate.html" in index and "02_train_selm.html" in index and "synthetic" in index
@@ -81,21 +82,27 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     set_param(project, "curate", "split.test", 0.3)
     third = sh([sys.executable, "-m", "dvc", "repro"], project)
     # synthesize does not read `curate`; the manifests did not change, so neither do the features;
-    # the splits did, so SELM retrains
-    assert ran(third) == {"curate", "train_selm", "index"}, third
+    # the splits did, so SELM retrains and is evaluated again
+    assert ran(third) == {"curate", "train_selm", "eval_ood", "index"}, third
     assert digest(project / "reports" / "01_curate.ipynb") != before
 
     set_param(project, "selm", "dropout", 0.2)
     fourth = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(fourth) == {"train_selm", "index"}, fourth
+    assert ran(fourth) == {"train_selm", "eval_ood", "index"}, fourth
+
+    set_param(project, "eval_ood", "num_beams", 2)
+    fifth = sh([sys.executable, "-m", "dvc", "repro"], project)
+    assert ran(fifth) - {"index"} == {"eval_ood"}, fifth
 
 
 def test_forced_rerun_is_byte_identical(project):
     reports = project / "reports"
     files = ["01_curate.ipynb", "01_curate.html", "metrics/curate.json", "index.html",
-             "02_train_selm.ipynb", "02_train_selm.html", "metrics/train_selm.json"]
+             "02_train_selm.ipynb", "02_train_selm.html", "metrics/train_selm.json",
+             "03_eval_ood.ipynb", "03_eval_ood.html", "metrics/ood.json"]
     before = {name: digest(reports / name) for name in files}
     manifests = {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")}
-    sh([sys.executable, "-m", "dvc", "repro", "-f", "curate", "train_selm", "index"], project)
+    sh([sys.executable, "-m", "dvc", "repro", "-f", "curate", "train_selm", "eval_ood", "index"],
+       project)
     assert {name: digest(reports / name) for name in files} == before
     assert {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")} == manifests
