@@ -1,6 +1,6 @@
 """Time every pipeline stage and the whole `dvc repro`, and record peak memory.
 
-    .venv/bin/python benchmarks/pipeline_timing.py [--profile default] [--out benchmarks/results/pipeline_timing.json]
+    .venv/bin/python benchmarks/pipeline_timing.py [--profile default] [--out FILE.json]
 
 Works on a temporary copy of the project (git init + dvc init), so the checkout's own outputs are
 left alone. Each stage's command is run on its own (in pipeline order) and timed; then the whole
@@ -45,21 +45,29 @@ def order(stages: dict) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--profile", default="default", choices=["default", "smoke"])
     parser.add_argument("--out", default=str(PROJECT / "benchmarks/results/pipeline_timing.json"))
     args = parser.parse_args()
 
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               DVC_NO_ANALYTICS="1", HF_HUB_OFFLINE="1")
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        DVC_NO_ANALYTICS="1",
+        HF_HUB_OFFLINE="1",
+    )
     with tempfile.TemporaryDirectory(prefix="selm-bench-") as tmp:
         root = Path(tmp)
         for name in ("params.yaml", "dvc.yaml", ".gitignore", ".dvcignore"):
             shutil.copy(PROJECT / name, root / name)
         for folder in ("selm_lib", "notebooks"):
-            shutil.copytree(PROJECT / folder, root / folder,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+            shutil.copytree(
+                PROJECT / folder,
+                root / folder,
+                ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"),
+            )
         params = yaml.safe_load((root / "params.yaml").read_text())
         params["common"]["profile"] = args.profile
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -78,10 +86,12 @@ def main() -> int:
 
     record = {
         "profile": args.profile,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                       / 2**30)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        },
         "stages": results,
         "dvc_repro_seconds": round(seconds, 1),
         "dvc_repro_peak_rss_mb": round(peak_mb),

@@ -51,17 +51,21 @@ pd.set_option("display.max_colwidth", None, "display.width", 160)
 # %%
 synthetic = [c for c in selm["train_corpora"] if is_synthetic(corpus_root(load_params(), c))]
 if synthetic:
-    display(Markdown(
-        f"> **Synthetic data.** The training corpora {', '.join(synthetic)} are the embedded "
-        "synthetic stand-ins and the encoder and language model are tiny random-initialised "
-        "models. The numbers below show that the pipeline learns; they are not the paper's."
-    ))
+    display(
+        Markdown(
+            f"> **Synthetic data.** The training corpora {', '.join(synthetic)} are the embedded "
+            "synthetic stand-ins and the encoder and language model are tiny random-initialised "
+            "models. The numbers below show that the pipeline learns; they are not the paper's."
+        )
+    )
 backbone = features["backbones"][selm["backbone"]]
-display(Markdown(
-    f"Encoder: `{backbone['source']}`, layer {backbone['layer']} (frozen, cached). "
-    f"Language model: `{selm['lm']}` ({'trainable' if selm['lm_trainable'] else 'frozen'}). "
-    f"Prefix lengths: audio {selm['audio_prefix_len']}, prompt {selm['text_prefix_len']}."
-))
+display(
+    Markdown(
+        f"Encoder: `{backbone['source']}`, layer {backbone['layer']} (frozen, cached). "
+        f"Language model: `{selm['lm']}` ({'trainable' if selm['lm_trainable'] else 'frozen'}). "
+        f"Prefix lengths: audio {selm['audio_prefix_len']}, prompt {selm['text_prefix_len']}."
+    )
+)
 
 # %%
 trained = selm_stage.train_selm(common, features, selm, train_selm)
@@ -91,8 +95,15 @@ trained.triplets.groupby("view").head(3)[["corpus", "utterance_id", "view", "pro
 
 # %%
 metrics = trained.metrics
-pd.DataFrame([{"trainable": metrics["trainable_parameters"],
-               "frozen (language model)": metrics["frozen_parameters"]}], index=["parameters"])
+pd.DataFrame(
+    [
+        {
+            "trainable": metrics["trainable_parameters"],
+            "frozen (language model)": metrics["frozen_parameters"],
+        }
+    ],
+    index=["parameters"],
+)
 
 # %% [markdown]
 # ## Loss curves
@@ -122,12 +133,15 @@ fig.tight_layout()
 
 # %%
 views = sorted(metrics["val_accuracy_by_view"])
-by_view = pd.DataFrame({
-    "validation loss": [metrics["val_loss_by_view"][v] for v in views],
-    "accuracy": [metrics["val_accuracy_by_view"][v] for v in views],
-    "chance": [metrics["chance_accuracy_by_view"][v] for v in views],
-    "majority": [metrics["majority_accuracy_by_view"][v] for v in views],
-}, index=views).round(3)
+by_view = pd.DataFrame(
+    {
+        "validation loss": [metrics["val_loss_by_view"][v] for v in views],
+        "accuracy": [metrics["val_accuracy_by_view"][v] for v in views],
+        "chance": [metrics["chance_accuracy_by_view"][v] for v in views],
+        "majority": [metrics["majority_accuracy_by_view"][v] for v in views],
+    },
+    index=views,
+).round(3)
 by_view
 
 # %% [markdown]

@@ -59,17 +59,25 @@ pd.set_option("display.width", 160)
 used = eval_ood["test_corpora"] + selm["train_corpora"]
 synthetic = [c for c in used if is_synthetic(corpus_root(load_params(), c))]
 if synthetic:
-    display(Markdown(
-        "> **Synthetic data.** " + ", ".join(synthetic) + " are the embedded synthetic stand-ins "
-        "(and the encoder and language model are tiny random models). These figures show the "
-        "protocol at work; they are **not** the paper's RAVDESS / CREMA-D / IEMOCAP results and "
-        "must not be compared with them."
-    ))
+    display(
+        Markdown(
+            "> **Synthetic data.** "
+            + ", ".join(synthetic)
+            + " are the embedded synthetic stand-ins "
+            "(and the encoder and language model are tiny random models). These figures show the "
+            "protocol at work; they are **not** the paper's RAVDESS / CREMA-D / IEMOCAP results "
+            "and "
+            "must not be compared with them."
+        )
+    )
 
 # %%
 result = evaluate.run_eval_ood(common, features, selm, curate, eval_ood)
-evaluate.write_outputs(result, project_root() / "reports" / "metrics" / "ood.json",
-                       project_root() / "reports" / "plots" / "ood_accuracy.csv")
+evaluate.write_outputs(
+    result,
+    project_root() / "reports" / "metrics" / "ood.json",
+    project_root() / "reports" / "plots" / "ood_accuracy.csv",
+)
 
 # %% [markdown]
 # ## Test sets
@@ -78,21 +86,24 @@ evaluate.write_outputs(result, project_root() / "reports" / "metrics" / "ood.jso
 # frustrated, or calm when dropped).
 
 # %%
-pd.DataFrame({
-    corpus: {
-        "class set": curate["class_sets"][corpus],
-        "classes": ", ".join(classes),
-        "evaluated": result.metrics["selm_score"][corpus]["n"],
-        "quarantined": result.excluded[corpus]["quarantined"],
-        "outside class set": result.excluded[corpus]["outside_class_set"],
+pd.DataFrame(
+    {
+        corpus: {
+            "class set": curate["class_sets"][corpus],
+            "classes": ", ".join(classes),
+            "evaluated": result.metrics["selm_score"][corpus]["n"],
+            "quarantined": result.excluded[corpus]["quarantined"],
+            "outside class set": result.excluded[corpus]["outside_class_set"],
+        }
+        for corpus, classes in result.classes.items()
     }
-    for corpus, classes in result.classes.items()
-}).T
+).T
 
 # %% [markdown]
 # ## Results
 # Methods x test corpora, as in the paper's table: accuracy (WA), unweighted accuracy (UA) and
 # macro-F1, each with its 95 % bootstrap interval over speakers.
+
 
 # %%
 def cell(method: str, corpus: str, metric: str) -> str:
@@ -101,11 +112,15 @@ def cell(method: str, corpus: str, metric: str) -> str:
     return f"{values[metric]:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-for metric, title in (("accuracy", "Accuracy (WA)"), ("unweighted_accuracy", "UA"),
-                      ("macro_f1", "Macro-F1")):
+for metric, title in (
+    ("accuracy", "Accuracy (WA)"),
+    ("unweighted_accuracy", "UA"),
+    ("macro_f1", "Macro-F1"),
+):
     display(Markdown(f"**{title}**"))
-    display(pd.DataFrame({c: {m: cell(m, c, metric) for m in evaluate.METHODS}
-                          for c in result.classes}))
+    display(
+        pd.DataFrame({c: {m: cell(m, c, metric) for m in evaluate.METHODS} for c in result.classes})
+    )
 
 # %% [markdown]
 # Relative accuracy gain of each SELM variant over the best baseline of the corpus (the paper
@@ -114,13 +129,17 @@ for metric, title in (("accuracy", "Accuracy (WA)"), ("unweighted_accuracy", "UA
 
 # %%
 gains = result.metrics["relative_gain_over_best_baseline"]
-pd.DataFrame({
-    c: {"best baseline": g["best_baseline"],
-        "selm_generate gain": f"{100 * g['selm_generate']:+.1f} %",
-        "selm_score gain": f"{100 * g['selm_score']:+.1f} %",
-        "unmapped answers": f"{100 * result.unmapped_rate[c]:.1f} %"}
-    for c, g in gains.items()
-})
+pd.DataFrame(
+    {
+        c: {
+            "best baseline": g["best_baseline"],
+            "selm_generate gain": f"{100 * g['selm_generate']:+.1f} %",
+            "selm_score gain": f"{100 * g['selm_score']:+.1f} %",
+            "unmapped answers": f"{100 * result.unmapped_rate[c]:.1f} %",
+        }
+        for c, g in gains.items()
+    }
+)
 
 # %% [markdown]
 # ## Confusion matrices (SELM class scoring and the baseline)
@@ -138,11 +157,15 @@ for method in ("selm_score", "classifier_baseline", "selm_generate"):
 # ## Per-class recall
 
 # %%
-fig = plots.recall_bars(result.predictions, result.classes,
-                        methods=["selm_score", "selm_generate", "classifier_baseline"])
+fig = plots.recall_bars(
+    result.predictions,
+    result.classes,
+    methods=["selm_score", "selm_generate", "classifier_baseline"],
+)
 
 # %% [markdown]
 # ## What the numbers show
+
 
 # %%
 def sentence(corpus: str) -> str:
@@ -151,8 +174,9 @@ def sentence(corpus: str) -> str:
     best_selm = max(evaluate.SELM_METHODS, key=acc.get)
     lo, hi = m[best_selm][corpus]["ci95"]["accuracy"]
     base = gains[corpus]["best_baseline"]
-    verdict = ("above" if lo > acc[base] else
-               "not distinguishable from" if hi >= acc[base] else "below")
+    verdict = (
+        "above" if lo > acc[base] else "not distinguishable from" if hi >= acc[base] else "below"
+    )
     return (
         f"**{corpus}** ({m[best_selm][corpus]['n']} items, {len(result.classes[corpus])} classes, "
         f"chance {1 / len(result.classes[corpus]):.2f}): the better SELM variant, {best_selm}, "
@@ -171,7 +195,8 @@ publish_summary(
     "OOD accuracy of SELM (class scoring): "
     + ", ".join(f"{c} {a:.2f}" for c, a in acc.items())
     + "; baseline: "
-    + ", ".join(f"{c} {result.metrics['classifier_baseline'][c]['accuracy']:.2f}"
-                for c in result.classes)
+    + ", ".join(
+        f"{c} {result.metrics['classifier_baseline'][c]['accuracy']:.2f}" for c in result.classes
+    )
     + (" (synthetic data)." if synthetic else ".")
 )

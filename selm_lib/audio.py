@@ -141,8 +141,9 @@ def _declared_frames(path: Path, info: sf._SoundFileInfo) -> int | None:
         return None
     offset, block_align = 12, None
     while offset + 8 <= len(header):
-        chunk_id, chunk_size = header[offset : offset + 4], int.from_bytes(
-            header[offset + 4 : offset + 8], "little"
+        chunk_id, chunk_size = (
+            header[offset : offset + 4],
+            int.from_bytes(header[offset + 4 : offset + 8], "little"),
         )
         if chunk_id == b"fmt ":
             block_align = int.from_bytes(header[offset + 20 : offset + 22], "little")

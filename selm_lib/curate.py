@@ -82,7 +82,9 @@ def run_curation(common: dict[str, Any], curate: dict[str, Any]) -> Curated:
             params_key=f"curate.corpora.{name}.root",
             progress=True,
         )
-        manifest = attach_eval_class(manifest, curate["class_sets"].get(name), curate["ravdess_calm"])
+        manifest = attach_eval_class(
+            manifest, curate["class_sets"].get(name), curate["ravdess_calm"]
+        )
         manifest.insert(1, "role", spec["role"])
         strategy = curate["split"]["strategy"]
         if strategy == "official" and not SCANNERS[name].has_official_split:

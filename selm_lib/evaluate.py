@@ -115,8 +115,14 @@ def check_predictions(predictions: pd.DataFrame, rows: pd.DataFrame, corpus: str
 
 def _prompt_batches(feats: list[np.ndarray], prompt_ids: list[int], eos: int, batch_size: int,
                     device: torch.device):  # fmt: skip
-    data = Encoded(feats, [prompt_ids] * len(feats), [[eos]] * len(feats),
-                   np.ones(len(feats), np.float32), [""] * len(feats), [""] * len(feats))
+    data = Encoded(
+        feats,
+        [prompt_ids] * len(feats),
+        [[eos]] * len(feats),
+        np.ones(len(feats), np.float32),
+        [""] * len(feats),
+        [""] * len(feats),
+    )
     for start in range(0, len(feats), batch_size):
         index = np.arange(start, min(start + batch_size, len(feats)))
         yield index, collate(data, index, eos, device)
@@ -217,7 +223,8 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
         for method, predicted in predictions.items():
             summary = M.summary(truth, predicted, classes)
             interval = M.bootstrap_ci(truth, predicted, rows["speaker"].to_numpy(), classes,
-                                      n_boot=eval_ood["bootstrap"], seed=common["seed"])  # fmt: skip
+                                      n_boot=eval_ood["bootstrap"],
+                                      seed=common["seed"])  # fmt: skip
             result_metrics[method][corpus] = {
                 "accuracy": round(summary["accuracy"], 6),
                 "unweighted_accuracy": round(summary["unweighted_accuracy"], 6),

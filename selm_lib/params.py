@@ -16,7 +16,6 @@ from typing import Any
 import yaml
 
 
-
 def project_root(start: str | Path | None = None) -> Path:
     """The folder holding ``dvc.yaml`` and ``params.yaml``: ``start`` (default: cwd) or a parent.
 
@@ -36,7 +35,7 @@ class ParamsError(ValueError):
 
 @dataclass(frozen=True)
 class MapOf:
-    """A mapping whose keys the user chooses (e.g. corpus names) and whose values follow ``spec``."""
+    """A mapping with keys the user chooses (e.g. corpus names) and values that follow ``spec``."""
 
     spec: Any
 
@@ -225,7 +224,7 @@ def _check(value: Any, spec: Any, path: str, source: str) -> None:
 
 
 def validate(params: dict[str, Any], source: str = "params.yaml") -> dict[str, Any]:
-    """Check ``params`` against :data:`SCHEMA`; returns it unchanged or raises :class:`ParamsError`."""
+    """Check ``params`` against :data:`SCHEMA`; returns it or raises :class:`ParamsError`."""
     _check(params, SCHEMA, "", source)
     _check_cross_references(params, source)
     return params
@@ -245,9 +244,13 @@ def _check_cross_references(params: dict[str, Any], source: str) -> None:
                 f"{source}: 'synth.corpora' lists '{name}', which has no synthetic layout; "
                 "known: " + ", ".join(SCANNERS)
             )
-    low, high = params["synth"]["duration_s"] if len(params["synth"]["duration_s"]) == 2 else (0, -1)
+    low, high = (
+        params["synth"]["duration_s"] if len(params["synth"]["duration_s"]) == 2 else (0, -1)
+    )
     if not 0 < low <= high:
-        raise ParamsError(f"{source}: 'synth.duration_s' must be [min, max] seconds with 0 < min <= max")
+        raise ParamsError(
+            f"{source}: 'synth.duration_s' must be [min, max] seconds with 0 < min <= max"
+        )
     selm = params["selm"]
     if selm["backbone"] not in params["features"]["backbones"]:
         raise ParamsError(
@@ -257,7 +260,11 @@ def _check_cross_references(params: dict[str, Any], source: str) -> None:
     for view in selm["views"]:
         if view not in ("categorical", "sentiment", "dimensional"):
             near = difflib.get_close_matches(view, ["categorical", "sentiment", "dimensional"], n=1)
-            hint = f"did you mean 'selm.views.{near[0]}'?" if near else "views: categorical, sentiment, dimensional"
+            hint = (
+                f"did you mean 'selm.views.{near[0]}'?"
+                if near
+                else "views: categorical, sentiment, dimensional"
+            )
             raise ParamsError(f"{source}: unknown key 'selm.views.{view}'; {hint}")
     for name, spec in params["features"]["backbones"].items():
         layer = spec["layer"]
@@ -268,9 +275,13 @@ def _check_cross_references(params: dict[str, Any], source: str) -> None:
             )
     split = params["curate"]["split"]
     if not (0 <= split["validation"] < 1 and 0 <= split["test"] < 1):
-        raise ParamsError(f"{source}: 'curate.split.validation' and 'curate.split.test' are shares in [0, 1)")
+        raise ParamsError(
+            f"{source}: 'curate.split.validation' and 'curate.split.test' are shares in [0, 1)"
+        )
     if split["validation"] + split["test"] >= 1:
-        raise ParamsError(f"{source}: 'curate.split.validation' + 'curate.split.test' must be below 1")
+        raise ParamsError(
+            f"{source}: 'curate.split.validation' + 'curate.split.test' must be below 1"
+        )
     if split["folds"] < 2:
         raise ParamsError(f"{source}: 'curate.split.folds' must be at least 2")
 
@@ -279,7 +290,9 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
     """Load and validate ``params.yaml`` (the project's one by default)."""
     path = Path(path) if path is not None else project_root() / "params.yaml"
     if not path.is_file():
-        raise ParamsError(f"{path}: no such params file; run from the project root or pass --params")
+        raise ParamsError(
+            f"{path}: no such params file; run from the project root or pass --params"
+        )
     with path.open() as handle:
         params = yaml.safe_load(handle) or {}
     return validate(params, source=str(path))

@@ -35,7 +35,9 @@ def sample_rate_bars(manifest: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def log_mel(signal: np.ndarray, sample_rate: int = TARGET_SAMPLE_RATE, n_mels: int = 64) -> np.ndarray:
+def log_mel(
+    signal: np.ndarray, sample_rate: int = TARGET_SAMPLE_RATE, n_mels: int = 64
+) -> np.ndarray:
     """Log-mel spectrogram (n_mels, frames), 25 ms windows, 10 ms hop; numpy only."""
     n_fft, hop = 400, 160
     if len(signal) < n_fft:
@@ -48,7 +50,9 @@ def log_mel(signal: np.ndarray, sample_rate: int = TARGET_SAMPLE_RATE, n_mels: i
     weights = np.zeros((n_mels, len(bins)))
     for m in range(n_mels):
         lo, mid, hi = edges[m : m + 3]
-        weights[m] = np.clip(np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)), 0, None)
+        weights[m] = np.clip(
+            np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)), 0, None
+        )
     return np.log(weights @ power.T + 1e-8)
 
 
@@ -91,8 +95,9 @@ def confusion_heatmap(table: pd.DataFrame, ax: plt.Axes | None = None, title: st
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     shares = table.div(table.sum(axis=1).replace(0, 1), axis=0)
-    sns.heatmap(shares, annot=table.values, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False,
-                ax=ax)
+    sns.heatmap(
+        shares, annot=table.values, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax
+    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

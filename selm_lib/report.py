@@ -1,6 +1,6 @@
 """Report helpers: the one-line summary each notebook publishes, and ``reports/index.html``.
 
-    python -m selm_lib.report [--reports reports] [--params params.yaml]
+python -m selm_lib.report [--reports reports] [--params params.yaml]
 """
 
 from __future__ import annotations

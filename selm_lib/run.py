@@ -118,7 +118,11 @@ def execute(
     out_html = reports / f"{notebook_path.stem}.html"
 
     source = jupytext.read(notebook_path)
-    source.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    source.metadata["kernelspec"] = {
+        "name": KERNEL,
+        "display_name": "Python 3",
+        "language": "python",
+    }
     # The kernel must import this project's selm_lib and find this venv's python3 kernel spec
     # first (a user-level "python3" spec could point at another interpreter).
     env_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))
@@ -174,8 +178,11 @@ def _remove_papermill_error_banner(notebook: nbformat.NotebookNode) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("notebook", help="a pipeline notebook, e.g. notebooks/01_curate.py")
     parser.add_argument("--params", default=None, help="params file (default: project params.yaml)")
     parser.add_argument("--reports", default="reports", help="report folder (default: reports)")

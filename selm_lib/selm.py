@@ -41,12 +41,14 @@ def read_curated(common: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], dict[
     for path in sorted((root / "manifests").glob("*.csv")):
         manifests[path.stem] = pd.read_csv(path, keep_default_na=False, low_memory=False)
         for column in ("valence", "arousal", "dominance"):
-            manifests[path.stem][column] = pd.to_numeric(manifests[path.stem][column],
-                                                         errors="coerce")
+            manifests[path.stem][column] = pd.to_numeric(
+                manifests[path.stem][column], errors="coerce"
+            )
         splits[path.stem] = pd.read_csv(root / "splits" / path.name, keep_default_na=False)
     if not manifests:
         raise TrainingError(
-            f"no manifests under {root / 'manifests'}: run the curate stage first (dvc repro curate)"
+            f"no manifests under {root / 'manifests'}: run the curate stage first "
+            "(dvc repro curate)"
         )
     return manifests, splits
 
@@ -85,9 +87,14 @@ def all_answer_words() -> list[str]:
 def make_tokenizer(selm: dict[str, Any], triplets: pd.DataFrame) -> Any:
     if selm["tokenizer"] != "train":
         return load_tokenizer(selm["tokenizer"])
-    texts = list(triplets["prompt"].unique()) + [answer_text(a) for a in triplets["answer"].unique()]
-    return train_bpe(texts, vocab_size=selm["tokenizer_vocab_size"],
-                     seed_words=all_answer_words() + list(selm["dimensional_words"]))
+    texts = list(triplets["prompt"].unique()) + [
+        answer_text(a) for a in triplets["answer"].unique()
+    ]
+    return train_bpe(
+        texts,
+        vocab_size=selm["tokenizer_vocab_size"],
+        seed_words=all_answer_words() + list(selm["dimensional_words"]),
+    )
 
 
 def model_config(selm: dict[str, Any], audio_dim: int, seed: int) -> SELMConfig:
@@ -187,8 +194,15 @@ def train_selm(
         "val_accuracy_by_view": {v: round(float(best[f"val_accuracy_{v}"]), 6) for v in views},
         "chance_accuracy_by_view": {v: round(1 / len(options[v]), 6) for v in views},
         "majority_accuracy_by_view": {
-            v: round(float(val_rows.loc[val_rows["view"] == v, "answer"].value_counts(
-                normalize=True).iloc[0]), 6) for v in views
+            v: round(
+                float(
+                    val_rows.loc[val_rows["view"] == v, "answer"]
+                    .value_counts(normalize=True)
+                    .iloc[0]
+                ),
+                6,
+            )
+            for v in views
         },  # fmt: skip
         "trainable_parameters": int(counts["trainable"]),
         "frozen_parameters": int(counts["frozen"]),
@@ -208,7 +222,9 @@ def load_trained(common: dict[str, Any], device: str | torch.device = "cpu") -> 
     folder = resolve_path(common["output_root"]) / "selm"
     if not (folder / "model").is_dir():
         raise TrainingError(f"no trained SELM in {folder}: run dvc repro train_selm")
-    return SELM.load(folder / "model", map_location=device), load_tokenizer(str(folder / "tokenizer"))
+    return SELM.load(folder / "model", map_location=device), load_tokenizer(
+        str(folder / "tokenizer")
+    )
 
 
 def split_encoded(data: Encoded, mask: np.ndarray) -> Encoded:

@@ -20,9 +20,9 @@ class TokenizerError(ValueError):
     """A tokenizer that cannot be loaded; names the params key and the fix."""
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int = 512, seed_words: Iterable[str] = ()) -> (
-    PreTrainedTokenizerFast
-):
+def train_bpe(
+    texts: Iterable[str], vocab_size: int = 512, seed_words: Iterable[str] = ()
+) -> PreTrainedTokenizerFast:
     """A byte-level BPE trained on ``texts`` (prompts and answers), GPT-2 style.
 
     ``seed_words`` (e.g. every emotion word of every class set) are added to the training texts so

@@ -75,7 +75,10 @@ def encode_triplets(
     answer_cache: dict[str, list[int]] = {}
     feats, prompts, answers = [], [], []
     for corpus, utterance, prompt, answer in zip(
-        triplets["corpus"], triplets["utterance_id"], triplets["prompt"], triplets["answer"],
+        triplets["corpus"],
+        triplets["utterance_id"],
+        triplets["prompt"],
+        triplets["answer"],
         strict=True,
     ):
         key = (corpus, utterance)

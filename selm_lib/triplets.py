@@ -50,7 +50,7 @@ def check_training_corpora(names: list[str], curated: list[str], allow_ood: bool
 
 
 def bin_word(value: float, scale: tuple[float, float], bins: list[float], words: list[str]) -> str:
-    """A rating on ``scale`` -> one of ``words`` by thresholds ``bins`` on the 0-1 normalised value."""
+    """A rating on ``scale`` -> one of ``words``, by thresholds ``bins`` on the 0-1 value."""
     low, high = scale
     unit = (float(value) - low) / (high - low)
     return words[int(np.searchsorted(np.asarray(bins), unit, side="right"))]
@@ -84,17 +84,21 @@ def build_triplets(
                 continue
             if view == "categorical":
                 take = rows[~rows["emotion"].isin(NON_ANSWERS)]
-                answers = take["emotion"].map(lambda e: spec["answer"].format(emotion=e))
+                template = spec["answer"]
+                answers = take["emotion"].map(lambda e, t=template: t.format(emotion=e))
             elif view == "sentiment":
                 take = rows[rows["sentiment"].isin(("positive", "neutral", "negative"))]
-                answers = take["sentiment"].map(lambda s: spec["answer"].format(sentiment=s))
+                template = spec["answer"]
+                answers = take["sentiment"].map(lambda s, t=template: t.format(sentiment=s))
             elif view == "dimensional":
                 if scale is None:
                     continue
                 take = rows.dropna(subset=list(DIMENSIONS))
                 take = take[(take[list(DIMENSIONS)].astype(str) != "").all(axis=1)]
                 binned = {
-                    d: take[d].map(lambda v: bin_word(v, scale, selm["dimensional_bins"], words))
+                    d: take[d].map(
+                        lambda v, s=scale: bin_word(v, s, selm["dimensional_bins"], words)
+                    )
                     for d in DIMENSIONS
                 }
                 answers = pd.Series(

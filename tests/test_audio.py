@@ -26,8 +26,10 @@ def test_good_file(tmp_path):
     [
         (lambda p: p.write_bytes(b""), "empty file"),
         (lambda p: p.write_text("not a wav file at all"), "not readable as audio"),
-        (lambda p: sf.write(p, np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT"),
-         "non-finite"),
+        (
+            lambda p: sf.write(p, np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT"),
+            "non-finite",
+        ),
         (lambda p: sf.write(p, np.zeros(8000, np.float32), 16000), "silent"),
         (lambda p: sf.write(p, np.full(8000, 1e-5, np.float32), 16000, subtype="FLOAT"), "silent"),
         (lambda p: sf.write(p, tone(440, 16000, 0.05), 16000), "too short"),

@@ -158,6 +158,8 @@ def test_cmu_mosei_mmsa_layout(synthetic_root):
     assert good["valence"].between(-3, 3).all()
     assert set(good["official_split"]) <= {"train", "validation", "test"}
     # one speaker per video
-    assert (good["speaker"] == "cmu_mosei_" + good["utterance_id"].str.rsplit("_", n=1).str[0]).all()
+    assert (
+        good["speaker"] == "cmu_mosei_" + good["utterance_id"].str.rsplit("_", n=1).str[0]
+    ).all()
     bad = manifest[manifest["quarantine"] != ""]
     assert bad["quarantine"].str.contains("ffmpeg -i 999.mp4").any()

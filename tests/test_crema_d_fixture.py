@@ -15,7 +15,9 @@ from selm_lib.corpora import scan, usable
 def crema_root(shared_dir, tmp_path_factory):
     fixture = shared_dir / "fixtures" / "crema_d"
     root = tmp_path_factory.mktemp("crema_d")
-    names = [n.strip() for n in (fixture / "AudioWAV_files.txt").read_text().splitlines() if n.strip()]
+    names = [
+        n.strip() for n in (fixture / "AudioWAV_files.txt").read_text().splitlines() if n.strip()
+    ]
     rng = np.random.default_rng(0)
     clip = (0.1 * rng.standard_normal(2400)).astype(np.float32)  # 0.3 s at 8 kHz
     (root / "AudioWAV").mkdir()

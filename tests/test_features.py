@@ -160,7 +160,9 @@ def test_byte_identical_across_computes(w2v, corpus, tmp_path):
 
 def test_empty_usable_manifest_is_an_error(w2v, corpus, tmp_path):
     quarantined = corpus.assign(quarantine="not readable as audio")
-    with pytest.raises(ValueError, match=r"corpus 'toy': no usable rows.*artifacts/manifests/toy") as info:
+    with pytest.raises(
+        ValueError, match=r"corpus 'toy': no usable rows.*artifacts/manifests/toy"
+    ) as info:
         compute_features(w2v, quarantined, tmp_path / "store", backbone_name="w2v")
     assert "params.yaml 'curate.corpora.toy.root'" in str(info.value)
     assert not (tmp_path / "store").exists()

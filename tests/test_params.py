@@ -30,7 +30,9 @@ def test_committed_params_are_valid(params):
 def test_misspelled_key_names_the_nearest(params):
     bad = copy.deepcopy(params)
     bad["curate"]["ravdess_clam"] = bad["curate"].pop("ravdess_calm")
-    with pytest.raises(ParamsError, match=r"unknown key 'curate.ravdess_clam'.*'curate.ravdess_calm'"):
+    with pytest.raises(
+        ParamsError, match=r"unknown key 'curate.ravdess_clam'.*'curate.ravdess_calm'"
+    ):
         validate(bad)
 
 

@@ -64,9 +64,16 @@ def project(tmp_path_factory) -> Path:
 def test_repro_then_nothing_to_do_then_only_what_changed(project):
     first = sh([sys.executable, "-m", "dvc", "repro"], project)
     assert ran(first) == {"synthesize", "curate", "features", "train_selm", "eval_ood", "index"}
-    for report in ("01_curate.html", "01_curate.ipynb", "02_train_selm.html", "index.html",
-                   "03_eval_ood.html", "metrics/curate.json", "metrics/train_selm.json",
-                   "metrics/ood.json"):
+    for report in (
+        "01_curate.html",
+        "01_curate.ipynb",
+        "02_train_selm.html",
+        "index.html",
+        "03_eval_ood.html",
+        "metrics/curate.json",
+        "metrics/train_selm.json",
+        "metrics/ood.json",
+    ):
         assert (project / "reports" / report).is_file(), report
     index = (project / "reports" / "index.html").read_text()
     assert "01_curate.html" in index and "02_train_selm.html" in index and "synthetic" in index
@@ -97,12 +104,23 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
 
 def test_forced_rerun_is_byte_identical(project):
     reports = project / "reports"
-    files = ["01_curate.ipynb", "01_curate.html", "metrics/curate.json", "index.html",
-             "02_train_selm.ipynb", "02_train_selm.html", "metrics/train_selm.json",
-             "03_eval_ood.ipynb", "03_eval_ood.html", "metrics/ood.json"]
+    files = [
+        "01_curate.ipynb",
+        "01_curate.html",
+        "metrics/curate.json",
+        "index.html",
+        "02_train_selm.ipynb",
+        "02_train_selm.html",
+        "metrics/train_selm.json",
+        "03_eval_ood.ipynb",
+        "03_eval_ood.html",
+        "metrics/ood.json",
+    ]
     before = {name: digest(reports / name) for name in files}
     manifests = {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")}
-    sh([sys.executable, "-m", "dvc", "repro", "-f", "curate", "train_selm", "eval_ood", "index"],
-       project)
+    sh(
+        [sys.executable, "-m", "dvc", "repro", "-f", "curate", "train_selm", "eval_ood", "index"],
+        project,
+    )
     assert {name: digest(reports / name) for name in files} == before
     assert {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")} == manifests

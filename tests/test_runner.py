@@ -78,9 +78,7 @@ def test_failing_cell_exits_nonzero_with_its_error(tiny_project):
     assert "ValueError: boom: the manifest is empty" in result.stderr
     assert "cell 3 failed" in result.stderr  # markdown/param/injected cells counted
     report = nbformat.read(tiny_project / "reports" / "01_curate.ipynb", as_version=4)
-    assert any(
-        o.get("ename") == "ValueError" for c in report.cells for o in c.get("outputs", [])
-    )
+    assert any(o.get("ename") == "ValueError" for c in report.cells for o in c.get("outputs", []))
 
 
 def test_parameters_are_injected_and_misspelled_keys_fail(tiny_project):

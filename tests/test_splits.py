@@ -30,7 +30,9 @@ def test_speaker_disjoint_and_deterministic():
     assert known.groupby("speaker")["fold"].nunique().max() == 1
     assert set(known["fold"]) == set(range(5))
     assert known.groupby("split")["speaker"].nunique().to_dict() == {
-        "test": 2, "train": 6, "validation": 2
+        "test": 2,
+        "train": 6,
+        "validation": 2,
     }
     assert "bad" not in set(a["utterance_id"])  # quarantined rows are not split
     anon = a.set_index("utterance_id").loc["anon"]

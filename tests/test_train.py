@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from selm_lib.model import build_selm
+from selm_lib.tokenizer import train_bpe
 from selm_lib.train import (
     Encoded,
     TrainConfig,
@@ -19,7 +20,6 @@ from selm_lib.train import (
     fit,
     resolve_device,
 )
-from selm_lib.tokenizer import train_bpe
 
 from .test_model import tiny_config
 
@@ -69,7 +69,9 @@ def setup(tokenizer, seed: int = 3):
 def run(tokenizer, out_dir, epochs=4, stop_after=None, patience=10):
     train, validation, candidates = setup(tokenizer)
     model = build_selm(tiny_config(dropout=0.1, seed=5, vocab_size=None), tokenizer)
-    config = TrainConfig(epochs=epochs, batch_size=16, learning_rate=3e-3, patience=patience, seed=7)
+    config = TrainConfig(
+        epochs=epochs, batch_size=16, learning_rate=3e-3, patience=patience, seed=7
+    )
     result = fit(model, train, validation, candidates, config, out_dir,
                  pad=tokenizer.pad_token_id, device=torch.device("cpu"),
                  stop_after_epoch=stop_after, log=lambda *_: None)  # fmt: skip

@@ -111,11 +111,16 @@ def test_training_corpus_without_usable_rows(selm_params):
 
 
 def test_balanced_weights_equalise_answers(selm_params):
-    rows = [{"utterance_id": f"n{i}", "emotion": "neutral", "sentiment": "neutral"} for i in range(6)]
-    rows += [{"utterance_id": f"a{i}", "emotion": "angry", "sentiment": "negative"} for i in range(2)]
+    rows = [
+        {"utterance_id": f"n{i}", "emotion": "neutral", "sentiment": "neutral"} for i in range(6)
+    ]
+    rows += [
+        {"utterance_id": f"a{i}", "emotion": "angry", "sentiment": "negative"} for i in range(2)
+    ]
     meld = manifest("meld", rows)
-    splits = {"meld": pd.DataFrame({"utterance_id": [r["utterance_id"] for r in rows],
-                                    "split": "train"})}
+    splits = {
+        "meld": pd.DataFrame({"utterance_id": [r["utterance_id"] for r in rows], "split": "train"})
+    }
     params = dict(selm_params, train_corpora=["meld"], balance_answers=True)
     triplets = build_triplets({"meld": meld}, splits, params)
     categorical = triplets[triplets["view"] == "categorical"]

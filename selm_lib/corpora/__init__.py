@@ -87,9 +87,7 @@ def label_counts(manifest: pd.DataFrame) -> pd.DataFrame:
     frame = manifest.assign(
         status=manifest["quarantine"].fillna("").map(lambda r: "quarantined" if r else "usable")
     )
-    table = (
-        frame.groupby(["label", "emotion", "status"]).size().unstack("status", fill_value=0)
-    )
+    table = frame.groupby(["label", "emotion", "status"]).size().unstack("status", fill_value=0)
     for column in ("usable", "quarantined"):
         if column not in table:
             table[column] = 0

@@ -14,8 +14,11 @@ from selm_lib.corpora import SCANNERS, CorpusLayoutError, label_counts, quaranti
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.corpora", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.corpora",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     scan_cmd = commands.add_parser("scan", help="scan a corpus root into a manifest CSV")
     scan_cmd.add_argument("name", choices=sorted(SCANNERS), help="corpus scanner")
@@ -39,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     counts = label_counts(manifest)
-    print(f"{SCANNERS[args.name].title}: {len(manifest)} files, "
-          f"{int(counts['usable'].sum())} usable, {int(counts['quarantined'].sum())} quarantined")
+    print(
+        f"{SCANNERS[args.name].title}: {len(manifest)} files, "
+        f"{int(counts['usable'].sum())} usable, {int(counts['quarantined'].sum())} quarantined"
+    )
     print(counts.to_string(index=False))
     bad = quarantine_list(manifest)
     print(f"\nquarantine ({len(bad)}):")

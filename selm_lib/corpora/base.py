@@ -132,8 +132,8 @@ def build_manifest(
         check = check_audio(item.path, min_duration_s=min_duration_s, silence_dbfs=silence_dbfs)
         if not reason:
             reason = check.quarantine
-        sentiment = item.sentiment if item.sentiment is not None else (mapped or {}).get(
-            "sentiment", ""
+        sentiment = (
+            item.sentiment if item.sentiment is not None else (mapped or {}).get("sentiment", "")
         )
         rows.append(
             {

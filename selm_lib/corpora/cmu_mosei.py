@@ -34,7 +34,10 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
         path = folder / f"{clip}.wav"
         reason = ""
         if not path.is_file() and (folder / f"{clip}.mp4").is_file():
-            reason = f"audio not extracted: run ffmpeg -i {clip}.mp4 -ac 1 -ar 16000 {clip}.wav in Raw/{video}/"
+            reason = (
+                f"audio not extracted: run ffmpeg -i {clip}.mp4 -ac 1 -ar 16000 {clip}.wav "
+                f"in Raw/{video}/"
+            )
         try:
             score = float(row["label"])
         except ValueError:
@@ -45,8 +48,10 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
             speaker=f"cmu_mosei_{video}",
             label=row["annotation"].strip(),
             valence=score,  # the sentiment score, -3 (negative) .. 3 (positive)
-            extra={"official_split": MODES.get(row["mode"], row["mode"]),
-                   "transcript": row.get("text", "")},
+            extra={
+                "official_split": MODES.get(row["mode"], row["mode"]),
+                "transcript": row.get("text", ""),
+            },
             quarantine=reason,
         )
 

@@ -43,7 +43,9 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
     for path in wav_files(root / "AudioWAV"):
         match = NAME.match(path.stem)
         if not match:
-            yield Item(path, path.stem, "", quarantine="file name does not follow AAAA_SSS_EEE_LL.wav")
+            yield Item(
+                path, path.stem, "", quarantine="file name does not follow AAAA_SSS_EEE_LL.wav"
+            )
             continue
         actor, sentence, emotion, level = match.groups()
         person = demographics.get(actor, {})

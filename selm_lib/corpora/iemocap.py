@@ -1,4 +1,5 @@
-"""IEMOCAP: ``Session{n}/sentences/wav/<dialog>/<utt>.wav`` + ``Session{n}/dialog/EmoEvaluation``."""
+"""IEMOCAP: ``Session{n}/sentences/wav/<dialog>/<utt>.wav`` with labels in
+``Session{n}/dialog/EmoEvaluation/<dialog>.txt``."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def speaker_of(utterance_id: str) -> tuple[str, str]:
 
 
 def parse_emo_evaluation(path: Path) -> dict[str, dict[str, Any]]:
-    """``{utterance: {label, valence, arousal, dominance, start, end}}`` from one EmoEvaluation file."""
+    """``{utterance: {label, valence, arousal, dominance, start, end}}`` of one EmoEvaluation
+    file."""
     labels = {}
     for line in path.read_text(errors="replace").splitlines():
         match = SUMMARY.match(line.strip())

@@ -34,8 +34,10 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
             path = root / folder / f"{stem}.wav"
             reason = ""
             if not path.is_file() and (root / folder / f"{stem}.mp4").is_file():
-                reason = (f"audio not extracted: run ffmpeg -i {stem}.mp4 -ac 1 -ar 16000 "
-                          f"{stem}.wav in {folder}/")
+                reason = (
+                    f"audio not extracted: run ffmpeg -i {stem}.mp4 -ac 1 -ar 16000 "
+                    f"{stem}.wav in {folder}/"
+                )
             yield Item(
                 path=path,
                 utterance_id=f"{split}_{stem}",  # dialogue ids restart in every split

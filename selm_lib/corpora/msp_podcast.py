@@ -10,8 +10,13 @@ import pandas as pd
 
 from selm_lib.corpora.base import Item, Scanner, wav_files
 
-SPLITS = {"Train": "train", "Development": "validation", "Test1": "test", "Test2": "test",
-          "Test3": "test"}
+SPLITS = {
+    "Train": "train",
+    "Development": "validation",
+    "Test1": "test",
+    "Test2": "test",
+    "Test3": "test",
+}
 COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
 
 

@@ -34,8 +34,12 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
         for path in wav_files(folder):
             match = NAME.match(path.stem)
             if not match:
-                yield Item(path, path.stem, f"ravdess_{folder_actor}", quarantine=(
-                    "file name does not follow MM-VV-EE-II-SS-RR-AA.wav"))
+                yield Item(
+                    path,
+                    path.stem,
+                    f"ravdess_{folder_actor}",
+                    quarantine=("file name does not follow MM-VV-EE-II-SS-RR-AA.wav"),
+                )
                 continue
             modality, vocal, emotion, intensity, statement, repetition, actor = match.groups()
             reason = ""

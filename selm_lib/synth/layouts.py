@@ -69,7 +69,9 @@ def _render(
         others = [e for e in emotions if e != emotion]
         expressed = others[int(rng.integers(len(others)))]
     duration = float(rng.uniform(*plan.duration_s))
-    return render_utterance(expressed, speaker, style, duration, rng, intensity=intensity), expressed
+    return render_utterance(
+        expressed, speaker, style, duration, rng, intensity=intensity
+    ), expressed
 
 
 def _write(path: Path, samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
@@ -120,20 +122,24 @@ def write_ravdess(root: Path, plan: Plan) -> None:
         for r in ("01", "02")
     ]
     by_emotion = {e: [c for c in combos if c[0] == e] for e in RAVDESS_CODES}
-    chosen = [
-        by_emotion[e][k]
-        for k in range(8)
-        for e in RAVDESS_CODES
-        if k < len(by_emotion[e])
-    ][: plan.utterances_per_speaker]
+    chosen = [by_emotion[e][k] for k in range(8) for e in RAVDESS_CODES if k < len(by_emotion[e])][
+        : plan.utterances_per_speaker
+    ]
     actors = [f"{a:02d}" for a in range(1, plan.speakers + 1)]
     speakers = _speakers("ravdess", actors, ["M" if int(a) % 2 else "F" for a in actors], plan.seed)
     emotions = tuple(RAVDESS_CODES.values())
     for a, (actor, speaker) in enumerate(zip(actors, speakers, strict=True)):
         for u, (code, intensity, statement, repetition) in enumerate(chosen):
             rng = _rng(plan.seed, "ravdess", a, u)
-            samples, _ = _render(RAVDESS_CODES[code], speaker, style, plan, rng,
-                                 intensity=1.0 if intensity == "02" else 0.6, emotions=emotions)
+            samples, _ = _render(
+                RAVDESS_CODES[code],
+                speaker,
+                style,
+                plan,
+                rng,
+                intensity=1.0 if intensity == "02" else 0.6,
+                emotions=emotions,
+            )
             name = f"03-01-{code}-{intensity}-{statement}-{repetition}-{actor}.wav"
             _write(root / "Audio_Speech_Actors_01-24" / f"Actor_{actor}" / name, samples, 48000)
     if plan.bad_files:  # a zero-byte file with a valid name: quarantined as empty
@@ -237,7 +243,9 @@ def write_iemocap(root: Path, plan: Plan) -> None:
             evaluation.parent.mkdir(parents=True, exist_ok=True)
             evaluation.write_text("\n".join(lines) + "\n")
     if plan.bad_files:  # a truncated file: the header promises more samples than are there
-        path = root / "Session1" / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_F000.wav"
+        path = (
+            root / "Session1" / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_F000.wav"
+        )
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2])
 
@@ -288,9 +296,15 @@ def write_msp_podcast(root: Path, plan: Plan) -> None:
     split_names = _spread(["Train", "Train", "Train", "Development", "Test1"], plan.speakers)
     rows = []
     for a, (sid, speaker) in enumerate(zip(ids, speakers, strict=True)):
-        style = make_style(f"msp_podcast_{a % 8}", language="en-us", seed=plan.seed,
-                           sample_rate=16000, expressiveness=0.85,
-                           noise_snr_db=float(22 + 4 * (a % 5)), reverb_rt60_s=0.1 * (a % 3))
+        style = make_style(
+            f"msp_podcast_{a % 8}",
+            language="en-us",
+            seed=plan.seed,
+            sample_rate=16000,
+            expressiveness=0.85,
+            noise_snr_db=float(22 + 4 * (a % 5)),
+            reverb_rt60_s=0.1 * (a % 3),
+        )
         for u in range(plan.utterances_per_speaker):
             rng = _rng(plan.seed, "msp_podcast", a, u)
             label = labels[int(rng.choice(len(labels), p=weights / weights.sum()))]
@@ -399,9 +413,15 @@ def write_cmu_mosei(root: Path, plan: Plan) -> None:
     rows = []
     for a, (video, speaker) in enumerate(zip(videos, speakers, strict=True)):
         # every video has its own microphone and room: webcam audio
-        style = make_style(f"cmu_mosei_{a % 6}", language="en-us", seed=plan.seed,
-                           sample_rate=16000, expressiveness=0.8,
-                           noise_snr_db=float(15 + 3 * (a % 6)), reverb_rt60_s=0.05 * (a % 4))
+        style = make_style(
+            f"cmu_mosei_{a % 6}",
+            language="en-us",
+            seed=plan.seed,
+            sample_rate=16000,
+            expressiveness=0.8,
+            noise_snr_db=float(15 + 3 * (a % 6)),
+            reverb_rt60_s=0.05 * (a % 4),
+        )
         for u in range(plan.utterances_per_speaker):
             rng = _rng(plan.seed, "cmu_mosei", a, u)
             emotion = labels[int(rng.choice(len(labels), p=weights / weights.sum()))]
@@ -445,7 +465,9 @@ WRITERS: dict[str, tuple[str, Callable[[Path, Plan], None]]] = {
 def write_corpus(name: str, out_dir: Path, plan: Plan) -> Path:
     """Write corpus ``name`` under ``out_dir`` (replacing an older copy); returns its root."""
     if name not in WRITERS:
-        raise KeyError(f"no synthetic layout for '{name}' (synth.corpora); known: {', '.join(WRITERS)}")
+        raise KeyError(
+            f"no synthetic layout for '{name}' (synth.corpora); known: {', '.join(WRITERS)}"
+        )
     folder, writer = WRITERS[name]
     root = out_dir / folder
     if root.exists():
