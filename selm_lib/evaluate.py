@@ -30,7 +30,13 @@ import pandas as pd
 import torch
 
 from selm_lib import metrics as M
-from selm_lib.baseline import BaselineConfig, pool_frames, restricted_predictions, train_classifier
+from selm_lib.baseline import (
+    BaselineConfig,
+    PooledClassifier,
+    pool_frames,
+    restricted_predictions,
+    train_classifier,
+)
 from selm_lib.corpora import usable
 from selm_lib.decode import generate, score_classes
 from selm_lib.labels import class_map, classes_of
@@ -131,8 +137,12 @@ def _prompt_batches(feats: list[np.ndarray], prompt_ids: list[int], eos: int, ba
 @torch.no_grad()
 def selm_predict(model: Any, tokenizer: Any, feats: list[np.ndarray], classes: list[str],
                  to_class: dict[str, str], selm: dict[str, Any], eval_ood: dict[str, Any],
-                 device: torch.device) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
-    """(generated texts, their mapped classes, class-scoring predictions) for one test corpus."""
+                 device: torch.device, generate_answers: bool = True,
+                 ) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+    """(generated texts, their mapped classes, class-scoring predictions) for one test corpus.
+
+    ``generate_answers=False`` skips generation (empty texts) when only class scoring is needed.
+    """
     spec = selm["views"]["categorical"]
     prompt = tokenizer.encode(spec["prompt"])
     eos = tokenizer.eos_token_id
@@ -141,9 +151,13 @@ def selm_predict(model: Any, tokenizer: Any, feats: list[np.ndarray], classes: l
     texts, scored = [], []
     for _, batch in _prompt_batches(feats, prompt, eos, eval_ood["batch_size"], device):
         args = (batch["features"], batch["feature_mask"], batch["prompt_ids"], batch["prompt_mask"])
-        ids = generate(model, *args, eos_token_id=eos, max_new_tokens=eval_ood["max_new_tokens"],
-                       num_beams=eval_ood["num_beams"])  # fmt: skip
-        texts += [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids]
+        if generate_answers:
+            ids = generate(model, *args, eos_token_id=eos,
+                           max_new_tokens=eval_ood["max_new_tokens"],
+                           num_beams=eval_ood["num_beams"])  # fmt: skip
+            texts += [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids]
+        else:
+            texts += [""] * len(batch["features"])
         scores = score_classes(model, *args, candidates)  # (B, C)
         scored += [classes[i] for i in scores.argmax(dim=1).tolist()]
     return texts, [map_answer(t, to_class) for t in texts], scored
@@ -251,7 +265,24 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
     }
     folder = output_dir({"common": common}, "eval_ood")
     predictions.to_csv(folder / "predictions.csv", index=False)
+    torch.save({"state": baseline.state_dict(), "classes": baseline_classes,
+                "in_dim": baseline.net[0].in_features, "hidden": baseline.net[0].out_features,
+                "dropout": baseline.net[2].p}, folder / "baseline.pt")  # fmt: skip
     return OODResult(predictions, metrics, classes_by_corpus, excluded, unmapped, history)
+
+
+def load_baseline(common: dict[str, Any]) -> tuple[PooledClassifier, list[str]]:
+    """The classification baseline the eval_ood stage trained, and its training classes."""
+    path = resolve_path(common["output_root"]) / "eval_ood" / "baseline.pt"
+    if not path.is_file():
+        raise EvalError(f"{path} is missing: run dvc repro eval_ood")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    dim = saved["in_dim"]
+    model = PooledClassifier(dim, len(saved["classes"]), saved["hidden"], saved["dropout"],
+                             np.zeros(dim, np.float32), np.ones(dim, np.float32))  # fmt: skip
+    model.load_state_dict(saved["state"])
+    model.eval()
+    return model, list(saved["classes"])
 
 
 def relative_gains(result: dict[str, dict[str, Any]], corpora: list[str]) -> dict[str, Any]:

@@ -136,6 +136,17 @@ SCHEMA: dict[str, Any] = {
         "bootstrap": int,
         "baseline": {"hidden": int, "dropout": NUMBER, "epochs": int, "learning_rate": NUMBER},
     },
+    "fewshot_sweep": {"k": ListOf(int), "seeds": ListOf(int)},
+    "fewshot": {
+        "corpora": ListOf(str),
+        "methods": ListOf(OneOf(("selm_mappers", "selm_full", "classifier_baseline"))),
+        "support_share": NUMBER,
+        "cap_k": bool,
+        "steps": int,
+        "batch_size": int,
+        "learning_rate": NUMBER,
+        "lm_learning_rate": NUMBER,
+    },
     "index": {"title": str},
 }
 
@@ -146,6 +157,8 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "features": ("common", "features"),
     "train_selm": ("common", "features", "selm", "train_selm"),
     "eval_ood": ("common", "features", "selm", "curate", "eval_ood"),
+    "fewshot_item": ("common", "features", "selm", "curate", "eval_ood", "fewshot"),
+    "fewshot": ("common", "curate", "fewshot_sweep", "fewshot"),
     "index": ("index",),
 }
 

@@ -26,6 +26,9 @@ def sh(args: list[str], cwd: Path) -> str:
     return result.stdout + result.stderr
 
 
+FEWSHOT = {"fewshot_item@0-0", "fewshot_item@1-0", "fewshot_item@2-0", "fewshot"}
+
+
 def ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
@@ -55,6 +58,10 @@ def project(tmp_path_factory) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))  # fmt: skip
     set_param(root, "common", "profile", "smoke")
     set_param(root, "train_selm", "epochs", 2)  # the loop itself is tested in test_train.py
+    set_param(root, "fewshot_sweep", "k", [0, 2])
+    set_param(root, "fewshot_sweep", "seeds", [0])
+    set_param(root, "fewshot", "cap_k", True)  # smoke corpora have a handful of clips per class
+    set_param(root, "fewshot", "steps", 3)
     sh(["git", "init", "-q"], root)
     sh([sys.executable, "-m", "dvc", "init", "-q"], root)
     shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
@@ -63,7 +70,17 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_then_nothing_to_do_then_only_what_changed(project):
     first = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(first) == {"synthesize", "curate", "features", "train_selm", "eval_ood", "index"}
+    assert ran(first) == {
+        "synthesize",
+        "curate",
+        "features",
+        "train_selm",
+        "eval_ood",
+        "fewshot_item@0-0",
+        "fewshot_item@2-0",
+        "fewshot",
+        "index",
+    }
     for report in (
         "01_curate.html",
         "01_curate.ipynb",
@@ -90,16 +107,21 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     third = sh([sys.executable, "-m", "dvc", "repro"], project)
     # synthesize does not read `curate`; the manifests did not change, so neither do the features;
     # the splits did, so SELM retrains and is evaluated again
-    assert ran(third) == {"curate", "train_selm", "eval_ood", "index"}, third
+    assert ran(third) - FEWSHOT == {"curate", "train_selm", "eval_ood", "index"}, third
     assert digest(project / "reports" / "01_curate.ipynb") != before
 
     set_param(project, "selm", "dropout", 0.2)
     fourth = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(fourth) == {"train_selm", "eval_ood", "index"}, fourth
+    assert ran(fourth) - FEWSHOT == {"train_selm", "eval_ood", "index"}, fourth
 
     set_param(project, "eval_ood", "num_beams", 2)
     fifth = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(fifth) - {"index"} == {"eval_ood"}, fifth
+    assert ran(fifth) - {"index"} - FEWSHOT == {"eval_ood"}, fifth
+
+    # adding a k runs only the new item (and the aggregate)
+    set_param(project, "fewshot_sweep", "k", [0, 1, 2])
+    sixth = sh([sys.executable, "-m", "dvc", "repro"], project)
+    assert ran(sixth) - {"index"} == {"fewshot_item@1-0", "fewshot"}, sixth
 
 
 def test_forced_rerun_is_byte_identical(project):
@@ -118,9 +140,26 @@ def test_forced_rerun_is_byte_identical(project):
     ]
     before = {name: digest(reports / name) for name in files}
     manifests = {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")}
-    sh(
-        [sys.executable, "-m", "dvc", "repro", "-f", "curate", "train_selm", "eval_ood", "index"],
-        project,
-    )
+    stages = ["curate", "train_selm", "eval_ood", "fewshot_item", "fewshot", "index"]
+    sh([sys.executable, "-m", "dvc", "repro", "-f", *stages], project)
     assert {name: digest(reports / name) for name in files} == before
     assert {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")} == manifests
+
+
+def test_fewshot_k0_equals_ood_predictions(project):
+    """k = 0 is the unadapted model: on the evaluation speakers its predictions are the OOD
+    stage's, for SELM (class scoring) and the baseline."""
+    import pandas as pd
+
+    ood = pd.read_csv(project / "artifacts" / "eval_ood" / "predictions.csv",
+                      keep_default_na=False)  # fmt: skip
+    few = pd.read_csv(project / "artifacts" / "fewshot" / "k0_seed0" / "predictions.csv",
+                      keep_default_na=False)  # fmt: skip
+    pairs = {"selm_mappers": "selm_score", "selm_full": "selm_score",
+             "classifier_baseline": "classifier_baseline"}  # fmt: skip
+    for few_method, ood_method in pairs.items():
+        a = few[few["method"] == few_method].set_index(["corpus", "utterance_id"])["prediction"]
+        b = ood[ood["method"] == ood_method].set_index(["corpus", "utterance_id"])["prediction"]
+        assert len(a) > 0
+        pd.testing.assert_series_equal(a.sort_index(), b.loc[a.index].sort_index(),
+                                       check_names=False)  # fmt: skip

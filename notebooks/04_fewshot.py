@@ -1,0 +1,173 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Few-shot adaptation
+#
+# The trained SELM adapted to each out-of-domain corpus with k labelled examples per class, over
+# several seeds, against the classification baseline fine-tuned on the same examples. Each test
+# corpus's speakers are split once into an adaptation pool and evaluation speakers, so support
+# examples never come from a speaker they are scored on, and every k and seed is scored on the
+# same evaluation speakers. k = 0 is the unadapted model (its predictions on these speakers equal
+# the OOD stage's). Methods: `selm_mappers` (audio projection and mappers tuned, GPT-2 frozen),
+# `selm_full` (mappers and GPT-2 tuned), `classifier_baseline` (the OOD stage's classifier
+# fine-tuned). Both SELM variants are scored by class scoring. Curves show the mean over seeds
+# with a 95 % t-interval.
+
+# %% tags=["parameters"]
+common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+curate = None
+fewshot_sweep = None
+fewshot = None
+
+# %%
+import json
+import os
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from selm_lib import fewshot as fs
+from selm_lib.curate import is_synthetic
+from selm_lib.params import corpus_root, load_params, project_root, resolve_sections
+from selm_lib.report import publish_summary
+
+os.chdir(project_root())
+common, curate, fewshot_sweep, fewshot = resolve_sections(
+    "fewshot", common=common, curate=curate, fewshot_sweep=fewshot_sweep, fewshot=fewshot
+)
+params = load_params()
+params.update(common=common, curate=curate, fewshot_sweep=fewshot_sweep, fewshot=fewshot)
+
+# %%
+synthetic = [c for c in fewshot["corpora"] if is_synthetic(corpus_root(params, c))]
+if synthetic:
+    display(
+        Markdown(
+            "> **Synthetic data.** "
+            + ", ".join(synthetic)
+            + " are the embedded synthetic stand-ins "
+            "and the models are tiny random-initialised ones: the curves show the protocol, "
+            "not the paper's few-shot results."
+        )
+    )
+summary, table = fs.aggregate(params)
+display(
+    Markdown(
+        f"k = {fewshot_sweep['k']}, seeds = {fewshot_sweep['seeds']}, {fewshot['steps']} "
+        f"adaptation steps, adaptation pool = {fewshot['support_share']:.0%} of each corpus's "
+        "speakers."
+    )
+)
+
+# %% [markdown]
+# ## Accuracy against k
+
+# %%
+methods = list(fewshot["methods"])
+corpora = list(fewshot["corpora"])
+fig, axes = plt.subplots(1, len(corpora), figsize=(5 * len(corpora), 3.4), squeeze=False)
+for ax, corpus in zip(axes[0], corpora, strict=True):
+    for method in methods:
+        ks = sorted(int(k) for k in summary[corpus][method])
+        mean = [summary[corpus][method][str(k)]["accuracy"]["mean"] for k in ks]
+        low = [summary[corpus][method][str(k)]["accuracy"]["ci95"][0] for k in ks]
+        high = [summary[corpus][method][str(k)]["accuracy"]["ci95"][1] for k in ks]
+        positions = range(len(ks))
+        ax.plot(positions, mean, marker="o", label=method)
+        ax.fill_between(positions, low, high, alpha=0.2)
+        ax.set_xticks(list(positions), [str(k) for k in ks])
+    ax.set_title(corpus)
+    ax.set_xlabel("k (examples per class)")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=8)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Table: mean over seeds (95 % interval)
+
+
+# %%
+def cell(corpus: str, method: str, k: int, metric: str = "accuracy") -> str:
+    entry = summary[corpus][method][str(k)][metric]
+    return f"{entry['mean']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]"
+
+
+for metric in ("accuracy", "unweighted_accuracy", "macro_f1"):
+    display(Markdown(f"**{metric}**"))
+    display(
+        pd.DataFrame(
+            {
+                (corpus, method): {k: cell(corpus, method, k, metric) for k in fewshot_sweep["k"]}
+                for corpus in corpora
+                for method in methods
+            }
+        ).T
+    )
+
+# %% [markdown]
+# ## Where the curves cross
+
+
+# %%
+def crossing(corpus: str, method: str, other: str = "classifier_baseline") -> str:
+    ks = sorted(int(k) for k in summary[corpus][method])
+    diff = [
+        summary[corpus][method][str(k)]["accuracy"]["mean"]
+        - summary[corpus][other][str(k)]["accuracy"]["mean"]
+        for k in ks
+    ]
+    ahead = [k for k, d in zip(ks, diff, strict=True) if d > 0]
+    changes = [ks[i] for i in range(1, len(ks)) if (diff[i] > 0) != (diff[i - 1] > 0)]
+    if not ahead:
+        return f"{method} stays below {other} for every k."
+    if len(ahead) == len(ks):
+        return f"{method} stays above {other} for every k."
+    return (
+        f"{method} is above {other} at k = {ahead}; the curves cross at k = {changes} "
+        "(means over seeds; overlapping intervals mean the order is not settled)."
+    )
+
+
+lines = []
+if "classifier_baseline" in methods:
+    for corpus in corpora:
+        for method in [m for m in methods if m != "classifier_baseline"]:
+            k0 = summary[corpus][method][str(min(fewshot_sweep["k"]))]["accuracy"]["mean"]
+            kmax = summary[corpus][method][str(max(fewshot_sweep["k"]))]["accuracy"]["mean"]
+            lines.append(
+                f"**{corpus}**: {crossing(corpus, method)} {method} goes from {k0:.3f} "
+                f"at k = {min(fewshot_sweep['k'])} to {kmax:.3f} at "
+                f"k = {max(fewshot_sweep['k'])}."
+            )
+display(Markdown("\n\n".join(lines)))
+
+# %%
+os.makedirs("reports/metrics", exist_ok=True)
+with open("reports/metrics/fewshot.json", "w") as handle:
+    json.dump(summary, handle, indent=2, sort_keys=True)
+    handle.write("\n")
+os.makedirs("reports/plots", exist_ok=True)
+curves = table.groupby(["corpus", "method", "k"], as_index=False)["accuracy"].mean()
+curves.to_csv("reports/plots/fewshot_curves.csv", index=False)
+best = methods[0]
+kmax, kmin = str(max(fewshot_sweep["k"])), str(min(fewshot_sweep["k"]))
+publish_summary(
+    f"{best}: accuracy at k={kmin} -> k={kmax}: "
+    + ", ".join(
+        f"{c} {summary[c][best][kmin]['accuracy']['mean']:.2f} -> "
+        f"{summary[c][best][kmax]['accuracy']['mean']:.2f}"
+        for c in corpora
+    )
+    + f" (mean of {len(fewshot_sweep['seeds'])} seeds)."
+)

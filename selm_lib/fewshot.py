@@ -1,0 +1,304 @@
+"""Few-shot adaptation sweeps (stages ``fewshot_item`` and ``fewshot``).
+
+For every OOD test corpus the speakers are split once, deterministically from ``common.seed``,
+into an adaptation pool and evaluation speakers (``fewshot.support_share``), so support examples
+never come from a speaker they are evaluated on and every (k, seed) is scored on the same people.
+For each k in ``fewshot_sweep.k`` and seed in ``fewshot_sweep.seeds`` an item draws k examples per
+class from the pool (nested: the k=2 set is inside the k=4 set of the same seed), adapts, and
+scores the evaluation speakers:
+
+* ``selm_mappers``: the trained SELM with the audio projection and both mappers tuned, LM frozen;
+* ``selm_full``: mappers and language model tuned (the LM with its own, smaller learning rate);
+* ``classifier_baseline``: the OOD stage's classifier fine-tuned on the same examples.
+
+k = 0 is the unadapted model: its predictions on the evaluation speakers equal the OOD stage's.
+Everything runs on cached features. ``python -m selm_lib.fewshot item --k K --seed S`` runs one
+item (a DVC matrix entry); the notebook ``04_fewshot.py`` aggregates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from selm_lib import metrics as M
+from selm_lib.baseline import PooledClassifier, pool_frames
+from selm_lib.evaluate import (
+    EvalError,
+    load_baseline,
+    map_answer,
+    selm_predict,
+    test_rows,
+)
+from selm_lib.labels import class_map, classes_of
+from selm_lib.params import ParamsError, load_params, resolve_path
+from selm_lib.selm import load_features, load_trained
+from selm_lib.train import Encoded, answer_text, collate, resolve_device
+
+METHODS = ("selm_mappers", "selm_full", "classifier_baseline")
+METRICS = ("accuracy", "unweighted_accuracy", "macro_f1")
+
+
+class FewshotError(ValueError):
+    """Bad few-shot request; names the corpus, class and params key."""
+
+
+def speaker_partition(rows: pd.DataFrame, corpus: str, seed: int, share: float) -> set[str]:
+    """The adaptation-pool speakers of a test corpus (the others are evaluated)."""
+    speakers = sorted(rows["speaker"].unique())
+    if len(speakers) < 2:
+        raise FewshotError(f"test corpus '{corpus}' has {len(speakers)} speaker(s): few-shot "
+                           "needs at least one for adaptation and one for evaluation")  # fmt: skip
+    order = np.random.default_rng([seed, zlib.crc32(corpus.encode())]).permutation(len(speakers))
+    n_pool = min(len(speakers) - 1, max(1, int(round(share * len(speakers)))))
+    return {speakers[i] for i in order[:n_pool]}
+
+
+def support_set(pool: pd.DataFrame, corpus: str, classes: list[str], k: int, seed: int,
+                cap: bool) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
+    """k rows per class from the pool, nested across k for a seed. Returns (rows, capped)."""
+    if k == 0:
+        return pool.iloc[:0], {}
+    chosen, capped = [], {}
+    for name in classes:
+        rows = pool[pool["eval_class"] == name].sort_values("utterance_id")
+        if len(rows) < k:
+            if not cap:
+                raise FewshotError(
+                    f"few-shot on '{corpus}': k={k} but class '{name}' has only {len(rows)} "
+                    "examples in the adaptation pool. Lower the largest k in "
+                    "params.yaml 'fewshot_sweep.k', raise 'fewshot.support_share', or set "
+                    "'fewshot.cap_k: true' to use every available example (reported)"
+                )
+            capped[name] = len(rows)
+        order = np.random.default_rng([seed, zlib.crc32(f"{corpus}:{name}".encode())]).permutation(
+            len(rows)
+        )
+        chosen.append(rows.iloc[order[: min(k, len(rows))]])
+    return pd.concat(chosen), capped
+
+
+def _adapt_selm(model: Any, tokenizer: Any, frames: list[np.ndarray], answers: list[str],
+                selm: dict[str, Any], fewshot: dict[str, Any], full: bool, seed: int,
+                device: torch.device) -> Any:  # fmt: skip
+    """A copy of the model tuned on the support examples (categorical prompt -> class word)."""
+    model = copy.deepcopy(model)
+    spec = selm["views"]["categorical"]
+    eos = tokenizer.eos_token_id
+    data = Encoded(
+        frames,
+        [tokenizer.encode(spec["prompt"])] * len(frames),
+        [tokenizer.encode(answer_text(spec["answer"].format(emotion=a))) + [eos] for a in answers],
+        np.ones(len(frames), np.float32),
+        ["categorical"] * len(frames),
+        list(answers),
+    )
+    model.requires_grad_(False)
+    groups = [{"params": [p for m in (model.audio_projection, model.audio_mapper, model.text_mapper)
+                          for p in m.parameters()], "lr": fewshot["learning_rate"]}]  # fmt: skip
+    if full:
+        groups.append({"params": list(model.lm.parameters()), "lr": fewshot["lm_learning_rate"]})
+    for group in groups:
+        for parameter in group["params"]:
+            parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+    torch.manual_seed(seed)
+    model.train()
+    batch_size = fewshot["batch_size"]
+    for step in range(fewshot["steps"]):
+        order = np.random.default_rng([seed, step]).permutation(len(frames))[:batch_size]
+        batch = collate(data, order, eos, device)
+        output = model(**{k: v for k, v in batch.items() if k != "weights"})
+        optimizer.zero_grad(set_to_none=True)
+        output["loss"].backward()
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+        optimizer.step()
+    model.eval()
+    return model
+
+
+def _adapt_baseline(baseline: PooledClassifier, train_classes: list[str], x: np.ndarray,
+                    y_test_class: list[str], to_class: dict[str, str], fewshot: dict[str, Any],
+                    seed: int) -> PooledClassifier:  # fmt: skip
+    """Fine-tune the classifier on the support examples. A test class is learned through the
+    training emotion(s) that map to it: the target is the first of them (e.g. happy for IEMOCAP's
+    happy, which excited also maps to)."""
+    model = copy.deepcopy(baseline)
+    target_of = {}
+    for index, emotion in enumerate(train_classes):
+        mapped = to_class.get(emotion)
+        if mapped is not None and mapped not in target_of:
+            target_of[mapped] = index
+    y = torch.tensor([target_of[c] for c in y_test_class], dtype=torch.long)
+    tx = torch.from_numpy(x)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=fewshot["learning_rate"], weight_decay=0)
+    torch.manual_seed(seed)
+    model.train()
+    for step in range(fewshot["steps"]):
+        order = torch.from_numpy(
+            np.random.default_rng([seed, step]).permutation(len(tx))[: fewshot["batch_size"]]
+        )
+        loss = torch.nn.functional.cross_entropy(model(tx[order]), y[order])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    return model
+
+
+def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
+    """One (k, seed) item over every few-shot corpus and method; returns metrics + predictions."""
+    from selm_lib.baseline import restricted_predictions
+    from selm_lib.selm import read_curated
+
+    common, features, selm = params["common"], params["features"], params["selm"]
+    curate, fewshot, eval_ood = params["curate"], params["fewshot"], params["eval_ood"]
+    device = resolve_device(common["device"])
+    manifests, _ = read_curated(common)
+    model, tokenizer = load_trained(common, device)
+    model.to(device).eval()
+    baseline, train_classes = load_baseline(common)
+    results, predictions, capped_all = {}, [], {}
+    for corpus in fewshot["corpora"]:
+        if corpus not in manifests:
+            raise FewshotError(f"params.yaml 'fewshot.corpora' lists '{corpus}', which the curate "
+                               "stage did not produce")  # fmt: skip
+        class_set = curate["class_sets"][corpus]
+        classes = classes_of(class_set, curate["ravdess_calm"])
+        to_class = class_map(class_set, curate["ravdess_calm"])
+        rows, _ = test_rows(manifests[corpus], corpus)
+        pool_speakers = speaker_partition(rows, corpus, common["seed"], fewshot["support_share"])
+        pool = rows[rows["speaker"].isin(pool_speakers)]
+        evaluated = rows[~rows["speaker"].isin(pool_speakers)].reset_index(drop=True)
+        support, capped = support_set(pool, corpus, classes, k, seed, fewshot["cap_k"])
+        if capped:
+            capped_all[corpus] = capped
+        feats = load_features(common, features, selm["backbone"], rows)
+        eval_frames = [feats[(corpus, u)] for u in evaluated["utterance_id"]]
+        support_frames = [feats[(corpus, u)] for u in support["utterance_id"]]
+        truth = evaluated["eval_class"].to_numpy()
+        train_to_test = {e: map_answer(e, to_class) for e in train_classes}
+        train_to_test = {e: c for e, c in train_to_test.items() if c in classes}
+        predicted: dict[str, np.ndarray] = {}
+        for method in fewshot["methods"]:
+            if method == "classifier_baseline":
+                adapted = baseline if k == 0 else _adapt_baseline(
+                    baseline, train_classes, pool_frames(support_frames),
+                    list(support["eval_class"]), to_class, fewshot, seed)  # fmt: skip
+                predicted[method] = restricted_predictions(
+                    adapted, pool_frames(eval_frames), train_classes, train_to_test, classes
+                )
+            else:
+                adapted = model if k == 0 else _adapt_selm(
+                    model, tokenizer, support_frames, list(support["eval_class"]), selm, fewshot,
+                    full=method == "selm_full", seed=seed, device=device)  # fmt: skip
+                _, _, scored = selm_predict(adapted, tokenizer, eval_frames, classes, to_class,
+                                            selm, dict(eval_ood, num_beams=1, max_new_tokens=1),
+                                            device, generate_answers=False)  # fmt: skip
+                predicted[method] = np.asarray(scored, dtype=object)
+        results[corpus] = {
+            method: {m: round(v, 6) for m, v in M.summary(truth, pred, classes).items()
+                     if m in (*METRICS, "n")}
+            for method, pred in predicted.items()
+        }  # fmt: skip
+        for method, pred in predicted.items():
+            predictions.append(pd.DataFrame({
+                "corpus": corpus, "utterance_id": evaluated["utterance_id"],
+                "speaker": evaluated["speaker"], "truth": truth, "method": method,
+                "prediction": pred, "k": k, "seed": seed,
+            }))  # fmt: skip
+    return {
+        "k": k,
+        "seed": seed,
+        "results": results,
+        "capped": capped_all,
+        "predictions": pd.concat(predictions, ignore_index=True),
+    }
+
+
+def item_folder(params: dict[str, Any], k: int, seed: int) -> Path:
+    return resolve_path(params["common"]["output_root"]) / "fewshot" / f"k{k}_seed{seed}"
+
+
+def write_item(params: dict[str, Any], item: dict[str, Any]) -> Path:
+    folder = item_folder(params, item["k"], item["seed"])
+    folder.mkdir(parents=True, exist_ok=True)
+    item["predictions"].to_csv(folder / "predictions.csv", index=False)
+    summary = {k: v for k, v in item.items() if k != "predictions"}
+    (folder / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def aggregate(params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Mean and 95 % interval over seeds per corpus x method x k (t interval; one seed: none)."""
+    from scipy import stats
+
+    rows = []
+    for k in params["fewshot_sweep"]["k"]:
+        for seed in params["fewshot_sweep"]["seeds"]:
+            path = item_folder(params, k, seed) / "metrics.json"
+            if not path.is_file():
+                raise FewshotError(f"{path} is missing: run dvc repro fewshot_item")
+            item = json.loads(path.read_text())
+            for corpus, methods in item["results"].items():
+                for method, values in methods.items():
+                    rows.append({"corpus": corpus, "method": method, "k": k, "seed": seed,
+                                 **{m: values[m] for m in METRICS}})  # fmt: skip
+    table = pd.DataFrame(rows)
+    summary: dict[str, Any] = {}
+    for (corpus, method, k), group in table.groupby(["corpus", "method", "k"], sort=True):
+        entry = {}
+        for metric in METRICS:
+            values = group[metric].to_numpy(dtype=float)
+            mean = float(values.mean())
+            if len(values) > 1:
+                half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
+                             / np.sqrt(len(values)))  # fmt: skip
+            else:
+                half = 0.0
+            entry[metric] = {
+                "mean": round(mean, 6),
+                "ci95": [round(mean - half, 6), round(mean + half, 6)],
+            }
+        entry["seeds"] = int(len(group))
+        summary.setdefault(corpus, {}).setdefault(method, {})[str(int(k))] = entry
+    return summary, table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.fewshot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    item = commands.add_parser("item", help="run one (k, seed) item of the sweep")
+    item.add_argument("--k", type=int, required=True)
+    item.add_argument("--seed", type=int, required=True)
+    item.add_argument("--params", default=None)
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        result = run_item(params, args.k, args.seed)
+    except (ParamsError, FewshotError, EvalError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    folder = write_item(params, result)
+    line = ", ".join(
+        f"{c} {m} {v['accuracy']:.3f}" for c, ms in result["results"].items() for m, v in ms.items()
+    )
+    print(f"few-shot k={args.k} seed={args.seed}: {line} -> {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
