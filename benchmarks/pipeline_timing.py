@@ -5,8 +5,8 @@
 Works on a temporary copy of the project (git init + dvc init), so the checkout's own outputs are
 left alone. Each stage is run on its own (`dvc repro -f -s STAGE`, in pipeline order) and timed;
 then the whole pipeline is run again with `dvc repro -f`. Peak memory is the largest resident
-set of any process a stage started (the notebook kernel included). Targets on 2 CPU cores (issue 2): curate < 60 s,
-whole pipeline < 15 min, peak memory < 4 GB.
+set of any process a stage started (the notebook kernel included). Targets on 2 CPU cores
+(issue 2): curate < 60 s, whole pipeline < 15 min, peak memory < 4 GB.
 """
 
 from __future__ import annotations
