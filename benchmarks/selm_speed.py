@@ -597,7 +597,7 @@ def main() -> int:
 
     report = {
         "benchmark": "selm_speed",
-        "command": "python benchmarks/selm_speed.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python", "benchmarks/selm_speed.py", *sys.argv[1:]]),
         "targets": {
             "cache_speedup_at_base_min": TARGET_SPEEDUP,
             "grouped_padding_max": TARGET_PADDING,
