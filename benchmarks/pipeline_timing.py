@@ -50,6 +50,7 @@ def main() -> int:
     )
     parser.add_argument("--profile", default="default", choices=["default", "smoke"])
     parser.add_argument("--out", default=str(PROJECT / "benchmarks/results/pipeline_timing.json"))
+    parser.add_argument("--keep-reports", default=None, help="copy the run's reports/ here")
     args = parser.parse_args()
 
     env = dict(
@@ -84,6 +85,8 @@ def main() -> int:
             print(f"{stage:14s} {seconds:7.1f} s   peak {peak_mb:7.0f} MB", flush=True)
         seconds, peak_mb = run(f"{sys.executable} -m dvc repro -f -q", root, env)
         print(f"{'dvc repro -f':14s} {seconds:7.1f} s   peak {peak_mb:7.0f} MB")
+        if args.keep_reports:
+            shutil.copytree(root / "reports", args.keep_reports, dirs_exist_ok=True)
 
     record = {
         "profile": args.profile,

@@ -75,7 +75,7 @@ def map_answer(text: str, to_class: dict[str, str]) -> str:
     return UNMAPPED
 
 
-def test_rows(manifest: pd.DataFrame, corpus: str) -> tuple[pd.DataFrame, dict[str, int]]:
+def evaluation_rows(manifest: pd.DataFrame, corpus: str) -> tuple[pd.DataFrame, dict[str, int]]:
     """The evaluated rows (usable, inside the class set) and what was excluded, counted."""
     good = usable(manifest)
     rows = good[good["eval_class"] != ""].reset_index(drop=True)
@@ -212,7 +212,7 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
         classes = classes_of(class_set, curate["ravdess_calm"])
         to_class = class_map(class_set, curate["ravdess_calm"])
         check_vocabulary(corpus, classes, trained)
-        rows, excluded[corpus] = test_rows(manifests[corpus], corpus)
+        rows, excluded[corpus] = evaluation_rows(manifests[corpus], corpus)
         classes_by_corpus[corpus] = classes
         feats = load_features(common, features, selm["backbone"], rows)
         frames = [feats[(corpus, u)] for u in rows["utterance_id"]]
@@ -253,7 +253,7 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
             }))  # fmt: skip
     predictions = pd.concat(rows_out, ignore_index=True)[PREDICTION_COLUMNS]
     for corpus in classes_by_corpus:
-        rows, _ = test_rows(manifests[corpus], corpus)
+        rows, _ = evaluation_rows(manifests[corpus], corpus)
         check_predictions(predictions, rows, corpus)
     gains = relative_gains(result_metrics, list(classes_by_corpus))
     metrics = {

@@ -34,10 +34,10 @@ from selm_lib import metrics as M
 from selm_lib.baseline import PooledClassifier, pool_frames
 from selm_lib.evaluate import (
     EvalError,
+    evaluation_rows,
     load_baseline,
     map_answer,
     selm_predict,
-    test_rows,
 )
 from selm_lib.labels import class_map, classes_of
 from selm_lib.params import ParamsError, load_params, resolve_path
@@ -175,7 +175,7 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
         class_set = curate["class_sets"][corpus]
         classes = classes_of(class_set, curate["ravdess_calm"])
         to_class = class_map(class_set, curate["ravdess_calm"])
-        rows, _ = test_rows(manifests[corpus], corpus)
+        rows, _ = evaluation_rows(manifests[corpus], corpus)
         pool_speakers = speaker_partition(rows, corpus, common["seed"], fewshot["support_share"])
         pool = rows[rows["speaker"].isin(pool_speakers)]
         evaluated = rows[~rows["speaker"].isin(pool_speakers)].reset_index(drop=True)

@@ -1,0 +1,111 @@
+"""OOD evaluation helpers: answer mapping, class-set checks, prediction-file checks, baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selm_lib.baseline import BaselineConfig, pool_frames, restricted_predictions, train_classifier
+from selm_lib.evaluate import (
+    UNMAPPED,
+    EvalError,
+    check_predictions,
+    check_vocabulary,
+    evaluation_rows,
+    map_answer,
+    relative_gains,
+    synonyms,
+)
+from selm_lib.labels import class_map
+
+
+def test_synonym_table_maps_to_package_emotions():
+    table = synonyms()
+    assert table["joy"] == "happy" and table["mad"] == "angry" and table["afraid"] == "fearful"
+
+
+@pytest.mark.parametrize(
+    "text, class_set, expected",
+    [
+        ("angry", "crema_d6", "angry"),
+        ("Anger.", "crema_d6", "angry"),
+        ("joy", "iemocap4", "happy"),
+        ("excited", "iemocap4", "happy"),  # the 4-class merge applies to generated words too
+        ("surprised", "crema_d6", UNMAPPED),  # not a CREMA-D class: an error, not a guess
+        ("bored", "iemocap4", UNMAPPED),
+        ("", "iemocap4", UNMAPPED),
+        ("calm", "ravdess", "neutral"),  # default curate.ravdess_calm is neutral below
+    ],
+)
+def test_map_answer(text, class_set, expected):
+    calm = "neutral" if class_set == "ravdess" else "own_class"
+    assert map_answer(text, class_map(class_set, calm)) == expected
+
+
+def manifest(rows: list[dict]) -> pd.DataFrame:
+    base = {"speaker": "s1", "quarantine": "", "eval_class": "angry"}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_test_rows_excludes_and_counts():
+    table = manifest([
+        {"utterance_id": "a"},
+        {"utterance_id": "b", "quarantine": "silent"},
+        {"utterance_id": "c", "eval_class": ""},  # outside the class set (e.g. frustrated)
+    ])  # fmt: skip
+    rows, excluded = evaluation_rows(table, "iemocap")
+    assert list(rows["utterance_id"]) == ["a"]
+    assert excluded == {"quarantined": 1, "outside_class_set": 1}
+
+
+def test_empty_test_set_is_an_error():
+    table = manifest([{"utterance_id": "b", "quarantine": "empty file (0 bytes)"}])
+    with pytest.raises(EvalError, match=r"'crema_d' has no usable rows.*curate.class_sets.crema_d"):
+        evaluation_rows(table, "crema_d")
+
+
+def test_class_missing_from_training_answers():
+    with pytest.raises(EvalError, match=r"'ravdess'.*\['calm'\].*curate.ravdess_calm"):
+        check_vocabulary("ravdess", ["neutral", "calm", "angry"], ["angry", "neutral", "sad"])
+    check_vocabulary("crema_d", ["angry", "sad"], ["angry", "neutral", "sad"])
+
+
+def test_prediction_file_must_match_manifest():
+    rows = pd.DataFrame({"utterance_id": ["a", "b", "c"]})
+    good = pd.DataFrame({"corpus": "x", "method": "m", "utterance_id": ["a", "b", "c"]})
+    check_predictions(good, rows, "x")
+    for bad in (good.iloc[:2], pd.concat([good, good.iloc[:1]]),
+                good.assign(utterance_id=["a", "b", "z"])):  # fmt: skip
+        with pytest.raises(EvalError, match="does not match the manifest"):
+            check_predictions(bad, rows, "x")
+
+
+def test_relative_gain_against_best_baseline():
+    def entry(acc: float) -> dict:
+        return {"x": {"accuracy": acc}}
+
+    result = {"selm_generate": entry(0.59), "selm_score": entry(0.45),
+              "classifier_baseline": entry(0.5), "majority": entry(0.3), "chance": entry(0.2)}  # fmt: skip
+    gains = relative_gains(result, ["x"])["x"]
+    assert gains["best_baseline"] == "classifier_baseline"
+    assert gains["selm_generate"] == pytest.approx(0.18)
+    assert gains["selm_score"] == pytest.approx(-0.1)
+
+
+def test_baseline_learns_and_restricts_to_test_classes():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 2, (3, 8)).astype(np.float32)
+    frames = [centres[i % 3] + rng.normal(0, 0.5, (10, 8)).astype(np.float32) for i in range(90)]
+    x, y = pool_frames(frames), np.arange(90) % 3
+    model, history = train_classifier(x[:60], y[:60], x[60:], y[60:], 3,
+                                      BaselineConfig(epochs=40, seed=1))  # fmt: skip
+    assert history[-1]["val_accuracy"] > 0.9
+    classes = ["angry", "happy", "contempt"]
+    # contempt maps to nothing in this test set: it can never be predicted
+    predicted = restricted_predictions(model, x[60:], classes, {"angry": "angry", "happy": "happy"},
+                                       ["angry", "happy"])  # fmt: skip
+    assert set(predicted) <= {"angry", "happy"}
+    truth = np.array(classes)[y[60:]]
+    keep = truth != "contempt"
+    assert (predicted[keep] == truth[keep]).mean() > 0.9
