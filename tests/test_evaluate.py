@@ -85,8 +85,13 @@ def test_relative_gain_against_best_baseline():
     def entry(acc: float) -> dict:
         return {"x": {"accuracy": acc}}
 
-    result = {"selm_generate": entry(0.59), "selm_score": entry(0.45),
-              "classifier_baseline": entry(0.5), "majority": entry(0.3), "chance": entry(0.2)}  # fmt: skip
+    result = {
+        "selm_generate": entry(0.59),
+        "selm_score": entry(0.45),
+        "classifier_baseline": entry(0.5),
+        "majority": entry(0.3),
+        "chance": entry(0.2),
+    }
     gains = relative_gains(result, ["x"])["x"]
     assert gains["best_baseline"] == "classifier_baseline"
     assert gains["selm_generate"] == pytest.approx(0.18)
