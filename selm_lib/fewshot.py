@@ -239,16 +239,19 @@ def write_item(params: dict[str, Any], item: dict[str, Any]) -> Path:
 
 
 def aggregate(params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Mean and 95 % interval over seeds per corpus x method x k (t interval; one seed: none)."""
+    """Mean and 95 % interval over seeds per corpus x method x k (t interval; one seed: none),
+    plus ``capped_k``: the classes that had fewer than k pool examples when fewshot.cap_k is on."""
     from scipy import stats
 
-    rows = []
+    rows, capped = [], {}
     for k in params["fewshot_sweep"]["k"]:
         for seed in params["fewshot_sweep"]["seeds"]:
             path = item_folder(params, k, seed) / "metrics.json"
             if not path.is_file():
                 raise FewshotError(f"{path} is missing: run dvc repro fewshot_item")
             item = json.loads(path.read_text())
+            for corpus, classes in item.get("capped", {}).items():
+                capped.setdefault(corpus, {})[str(k)] = classes
             for corpus, methods in item["results"].items():
                 for method, values in methods.items():
                     rows.append({"corpus": corpus, "method": method, "k": k, "seed": seed,
@@ -271,6 +274,8 @@ def aggregate(params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
             }
         entry["seeds"] = int(len(group))
         summary.setdefault(corpus, {}).setdefault(method, {})[str(int(k))] = entry
+    # k values that fewshot.cap_k lowered, per corpus: {k: {class: examples used}}
+    summary["capped_k"] = capped
     return summary, table
 
 
