@@ -74,7 +74,8 @@ display(
 if summary["capped_k"]:
     display(
         Markdown(
-            "**k was capped** (`fewshot.cap_k: true`) where a class had fewer pool examples than k; "
+            "**k was capped** (`fewshot.cap_k: true`) where a class had fewer pool examples "
+            "than k; "
             "examples used: " + json.dumps(summary["capped_k"])
         )
     )
