@@ -197,6 +197,9 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
                 predicted[method] = restricted_predictions(
                     adapted, pool_frames(eval_frames), train_classes, train_to_test, classes
                 )
+            elif k == 0 and "unadapted" in predicted:
+                # both SELM variants are the same unadapted model at k = 0: score it once
+                predicted[method] = predicted["unadapted"]
             else:
                 adapted = model if k == 0 else _adapt_selm(
                     model, tokenizer, support_frames, list(support["eval_class"]), selm, fewshot,
@@ -205,6 +208,9 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
                                             selm, dict(eval_ood, num_beams=1, max_new_tokens=1),
                                             device, generate_answers=False)  # fmt: skip
                 predicted[method] = np.asarray(scored, dtype=object)
+                if k == 0:
+                    predicted["unadapted"] = predicted[method]
+        predicted.pop("unadapted", None)
         results[corpus] = {
             method: {m: round(v, 6) for m, v in M.summary(truth, pred, classes).items()
                      if m in (*METRICS, "n")}
