@@ -163,3 +163,19 @@ def test_cmu_mosei_mmsa_layout(synthetic_root):
     ).all()
     bad = manifest[manifest["quarantine"] != ""]
     assert bad["quarantine"].str.contains("ffmpeg -i 999.mp4").any()
+
+
+def test_ravdess_song_is_scanned_only_when_asked(tmp_path):
+    audio = (0.1 * np.sin(np.arange(8000) / 5)).astype(np.float32)
+    speech = tmp_path / "Audio_Speech_Actors_01-24" / "Actor_02"
+    song = tmp_path / "Audio_Song_Actors_01-24" / "Actor_02"
+    speech.mkdir(parents=True)
+    song.mkdir(parents=True)
+    sf.write(speech / "03-01-03-01-01-01-02.wav", audio, 16000)
+    sf.write(song / "03-02-03-01-01-01-02.wav", audio, 16000)
+    sf.write(song / "03-01-04-01-01-01-02.wav", audio, 16000)  # a speech code in the song folder
+    assert list(scan("ravdess", tmp_path)["vocal_channel"]) == ["speech"]
+    both = scan("ravdess", tmp_path, options={"include_song": True}).set_index("utterance_id")
+    assert both.loc["03-02-03-01-01-01-02", "vocal_channel"] == "song"
+    assert both.loc["03-02-03-01-01-01-02", "gender"] == "F"
+    assert "does not match folder (song)" in both.loc["03-01-04-01-01-01-02", "quarantine"]
