@@ -60,7 +60,7 @@ class EvalError(ValueError):
 @lru_cache(maxsize=1)
 def synonyms() -> dict[str, str]:
     """``{word: package emotion}`` from ``selm_lib/data/synonyms.csv``."""
-    with resources.files("selm_lib.data").joinpath("synonyms.csv").open() as handle:
+    with resources.files("selm_lib.data").joinpath("synonyms.csv").open(encoding="utf-8") as handle:
         table = pd.read_csv(handle, dtype=str, keep_default_na=False)
     return dict(zip(table["word"], table["emotion"], strict=True))
 

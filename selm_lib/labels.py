@@ -24,7 +24,7 @@ CALM_TREATMENTS = ("own_class", "neutral", "drop")
 
 
 def _read_table(name: str) -> pd.DataFrame:
-    with resources.files("selm_lib.data").joinpath(name).open() as handle:
+    with resources.files("selm_lib.data").joinpath(name).open(encoding="utf-8") as handle:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
 
 

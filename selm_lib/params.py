@@ -251,11 +251,13 @@ def _check_cross_references(params: dict[str, Any], source: str) -> None:
             near = difflib.get_close_matches(name, list(SCANNERS), n=1, cutoff=0.5)
             hint = f"did you mean '{near[0]}'?" if near else "known: " + ", ".join(SCANNERS)
             raise ParamsError(f"{source}: 'curate.corpora.{name}' names no scanner; {hint}")
+    from selm_lib.synth.layouts import WRITERS
+
     for name in params["synth"]["corpora"]:
-        if name not in SCANNERS:
+        if name not in WRITERS:
             raise ParamsError(
                 f"{source}: 'synth.corpora' lists '{name}', which has no synthetic layout; "
-                "known: " + ", ".join(SCANNERS)
+                "known: " + ", ".join(WRITERS)
             )
     low, high = (
         params["synth"]["duration_s"] if len(params["synth"]["duration_s"]) == 2 else (0, -1)

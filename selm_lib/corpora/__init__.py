@@ -10,7 +10,24 @@ from typing import Any
 
 import pandas as pd
 
-from selm_lib.corpora import cmu_mosei, crema_d, emodb, iemocap, meld, msp_podcast, ravdess
+from selm_lib.corpora import (
+    aesdd,
+    cafe,
+    casia,
+    cmu_mosei,
+    crema_d,
+    emodb,
+    emovo,
+    iemocap,
+    meld,
+    mesd,
+    msp_podcast,
+    ravdess,
+    shemo,
+    subesco,
+    thorsten_emotional,
+    urdu,
+)
 from selm_lib.corpora.base import (
     MANIFEST_COLUMNS,
     CorpusLayoutError,
@@ -23,7 +40,24 @@ from selm_lib.corpora.base import (
 
 SCANNERS: dict[str, Scanner] = {
     module.SCANNER.name: module.SCANNER
-    for module in (ravdess, crema_d, iemocap, emodb, msp_podcast, meld, cmu_mosei)
+    for module in (
+        ravdess,
+        crema_d,
+        iemocap,
+        emodb,
+        msp_podcast,
+        meld,
+        cmu_mosei,
+        emovo,
+        cafe,
+        shemo,
+        subesco,
+        mesd,
+        aesdd,
+        urdu,
+        casia,
+        thorsten_emotional,
+    )
 }
 
 __all__ = [

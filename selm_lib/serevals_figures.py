@@ -1,0 +1,159 @@
+"""Figures of SER-Evals from train x test result matrices.
+
+A matrix is a ``pd.DataFrame`` with training corpora as rows and test corpora as columns; the
+diagonal (same label in row and column) is in-domain, off-diagonal cells are out-of-domain, and
+NaN marks pairs that were not evaluated (corpora from different clusters).
+
+- Figure 2: mean OOD score per training corpus = row means without the diagonal;
+- Figure 3: mean score per test corpus when not trained on it = column means without the diagonal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
+
+AVERAGE = "average"
+
+
+def _off_diagonal(matrix: pd.DataFrame) -> pd.DataFrame:
+    """A float copy with every cell whose row label equals its column label set to NaN."""
+    values = matrix.astype(float).copy()
+    for label in values.index:
+        if label in values.columns:
+            values.loc[label, label] = np.nan
+    return values
+
+
+def off_diagonal_means(matrix: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(row means, column means) over the off-diagonal cells, NaN cells ignored.
+
+    Row means are Figure 2 (per training corpus), column means Figure 3 (per test corpus). A
+    corpus with no off-diagonal cell gets NaN.
+    """
+    off = _off_diagonal(matrix)
+    rows = off.mean(axis=1, skipna=True)
+    cols = off.mean(axis=0, skipna=True)
+    rows.name, cols.name = "ood_by_train", "ood_by_test"
+    return rows, cols
+
+
+def diagonal_vs_off(matrix: pd.DataFrame) -> dict[str, float]:
+    """Mean of the in-domain (diagonal) cells and of all off-diagonal cells, NaN ignored."""
+    values = matrix.astype(float)
+    diag = [values.loc[c, c] for c in values.index if c in values.columns]
+    diag = np.asarray(diag, dtype=float)
+    off = _off_diagonal(matrix).to_numpy().ravel()
+    return {
+        "in_domain_mean": float(np.nanmean(diag)) if np.isfinite(diag).any() else float("nan"),
+        "ood_mean": float(np.nanmean(off)) if np.isfinite(off).any() else float("nan"),
+    }
+
+
+def _means_table(matrices: Mapping[str, pd.DataFrame], which: int) -> pd.DataFrame:
+    """corpus x backbone table of off-diagonal means, plus the average over backbones."""
+    columns = {name: off_diagonal_means(m)[which] for name, m in matrices.items()}
+    table = pd.DataFrame(columns)
+    table = table.dropna(how="all")
+    table[AVERAGE] = table.mean(axis=1, skipna=True)
+    return table
+
+
+def _grouped_bars(table: pd.DataFrame, title: str, ylabel: str) -> plt.Figure:
+    n_groups, n_series = table.shape
+    width = 0.8 / max(n_series, 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * n_groups * max(n_series, 1) * 0.35 + 3), 4))
+    x = np.arange(n_groups)
+    for j, column in enumerate(table.columns):
+        offset = (j - (n_series - 1) / 2) * width
+        values = table[column].to_numpy(dtype=float)
+        kwargs = {"edgecolor": "black", "hatch": "//"} if column == AVERAGE else {}
+        ax.bar(x + offset, np.nan_to_num(values), width, label=str(column), **kwargs)
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(i) for i in table.index], rotation=45, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def figure2(
+    matrices: Mapping[str, pd.DataFrame],
+    *,
+    title: str = "Mean OOD score per training corpus",
+    ylabel: str = "macro F1",
+) -> plt.Figure:
+    """Grouped bars: per training corpus, one bar per backbone plus the backbone average.
+    ``matrices`` maps a backbone name to its train x test matrix."""
+    return _grouped_bars(_means_table(matrices, 0), title, ylabel)
+
+
+def figure3(
+    matrices: Mapping[str, pd.DataFrame],
+    *,
+    title: str = "Mean score per test corpus when not trained on it",
+    ylabel: str = "macro F1",
+) -> plt.Figure:
+    """Grouped bars: per test corpus, one bar per backbone plus the backbone average."""
+    return _grouped_bars(_means_table(matrices, 1), title, ylabel)
+
+
+def heatmap(
+    matrix: pd.DataFrame, title: str = "", *, fmt: str = "{:.2f}", cmap: str = "viridis"
+) -> plt.Figure:
+    """Annotated train x test heatmap (NaN cells blank) with the diagonal cells outlined."""
+    values = matrix.astype(float)
+    data = values.to_numpy()
+    n_rows, n_cols = data.shape
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * n_cols + 2), max(3.0, 0.45 * n_rows + 1.5)))
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    fig.colorbar(image, ax=ax)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if np.isfinite(data[i, j]):
+                ax.text(j, i, fmt.format(data[i, j]), ha="center", va="center", fontsize=7)
+    columns = list(values.columns)
+    for i, label in enumerate(values.index):
+        if label in columns:
+            j = columns.index(label)
+            ax.add_patch(
+                Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5)
+            )
+    ax.set_xticks(range(n_cols))
+    ax.set_xticklabels([str(c) for c in columns], rotation=45, ha="right")
+    ax.set_yticks(range(n_rows))
+    ax.set_yticklabels([str(r) for r in values.index])
+    ax.set_xlabel("test corpus")
+    ax.set_ylabel("training corpus")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def read_published_matrix(path: str | Path) -> pd.DataFrame:
+    """A results CSV in the SER-Evals repository's shape: the first column names the training
+    corpus (header ``Training Dataset``), the other columns are test corpora; empty cells (pairs
+    not evaluated) become NaN. Returns a float frame with train rows x test columns."""
+    frame = pd.read_csv(path, index_col=0)
+    frame.index = frame.index.astype(str).str.strip()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index.name = "train"
+    frame.columns.name = "test"
+    return frame.apply(pd.to_numeric, errors="coerce").astype(float)
+
+
+def read_published_matrices(
+    folder: str | Path, backbones: Sequence[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Every ``*.csv`` in one metric folder, keyed by file stem (the backbone), sorted."""
+    folder = Path(folder)
+    paths = sorted(folder.glob("*.csv"))
+    if backbones is not None:
+        paths = [p for p in paths if p.stem in set(backbones)]
+    return {p.stem: read_published_matrix(p) for p in paths}

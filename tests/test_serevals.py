@@ -1,0 +1,192 @@
+"""SER-Evals probe, logit adjustment, EM prior estimate and OOD scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selm_lib import serevals as se
+
+C = len(se.CLASSES)
+OTHER = se.CLASSES.index("other")
+SURPRISE = se.CLASSES.index("surprise")
+
+
+def _logits(n=50, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, C))
+
+
+def test_classes_order():
+    assert se.CLASSES == (
+        "happiness",
+        "sadness",
+        "disgust",
+        "fear",
+        "surprise",
+        "anger",
+        "other",
+        "neutral",
+    )
+    assert se.VARIANTS == ("none", "train_prior", "oracle", "estimated")
+
+
+def test_class_prior():
+    prior = se.class_prior(np.array([0, 0, 1, 3]), 5)
+    np.testing.assert_allclose(prior, [0.5, 0.25, 0, 0.25, 0])
+
+
+def test_adjust_logits_matches_numpy():
+    z = _logits()
+    train = np.array([0.3, 0.2, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05])
+    test = np.array([0.05, 0.05, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3])
+    eps = 1e-12
+    # train prior removed only
+    np.testing.assert_allclose(se.adjust_logits(z, train), z - np.log(train + eps))
+    # full formula
+    full = z - np.log(train + eps) + np.log(test + eps)
+    np.testing.assert_allclose(se.adjust_logits(z, train, test), full)
+    # other masked
+    got = se.adjust_logits(z, train, test, other_index=OTHER)
+    assert np.all(got[:, OTHER] == -np.inf)
+    keep = [i for i in range(C) if i != OTHER]
+    np.testing.assert_allclose(got[:, keep], full[:, keep])
+    # variants through adjusted_predictions
+    labels = np.random.default_rng(1).choice(C, size=50, p=test)
+    oracle_prior = np.bincount(labels, minlength=C) / 50
+    expected = {
+        "none": z,
+        "train_prior": z - np.log(train + eps),
+        "oracle": z - np.log(train + eps) + np.log(oracle_prior + eps),
+    }
+    for variant, ref in expected.items():
+        pred = se.adjusted_predictions(z, train, variant, test_labels=labels)
+        np.testing.assert_array_equal(pred, ref.argmax(axis=1))
+    with pytest.raises(ValueError, match="test_labels"):
+        se.adjusted_predictions(z, train, "oracle")
+    with pytest.raises(ValueError, match="unknown variant"):
+        se.adjusted_predictions(z, train, "bogus")
+
+
+def test_estimated_variant_uses_em_prior():
+    z = _logits(200, seed=3)
+    train = np.full(C, 1 / C)
+    prior = se.estimate_test_prior(se.softmax(z), train)
+    ref = (z - np.log(train + 1e-12) + np.log(prior + 1e-12)).argmax(axis=1)
+    np.testing.assert_array_equal(se.adjusted_predictions(z, train, "estimated"), ref)
+    pred = se.adjusted_predictions(z, train, "estimated", other_index=OTHER)
+    assert not np.any(pred == OTHER)
+
+
+def test_absent_class_mask_and_mesd_collapse():
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=3.0, size=(500, C))
+    train = np.full(C, 1.0)
+    train[SURPRISE] = 0.0  # MESD: no surprise in training
+    train /= train.sum()
+    uniform = np.full(C, 1 / C)
+    masked = se.adjust_logits(z, train, uniform, other_index=OTHER).argmax(axis=1)
+    assert not np.any(masked == SURPRISE)
+    assert not np.any(masked == OTHER)
+    collapsed = se.adjust_logits(z, train, uniform, mask_absent=False, other_index=OTHER)
+    assert np.mean(collapsed.argmax(axis=1) == SURPRISE) > 0.99
+    for variant in se.VARIANTS:
+        pred = se.adjusted_predictions(
+            z, train, variant, test_labels=rng.integers(0, C, 500), other_index=OTHER
+        )
+        assert not np.any(pred == SURPRISE)
+        assert not np.any(pred == OTHER)
+
+
+def test_em_recovers_known_prior():
+    rng = np.random.default_rng(7)
+    k, dim, n = 4, 3, 20000
+    means = rng.normal(scale=1.5, size=(k, dim))
+    train_prior = np.array([0.25, 0.25, 0.25, 0.25])
+    true_prior = np.array([0.55, 0.25, 0.15, 0.05])
+    y = rng.choice(k, size=n, p=true_prior)
+    x = means[y] + rng.normal(size=(n, dim))
+    # calibrated posteriors of a model trained under train_prior (Gaussian likelihoods, unit cov)
+    log_lik = -0.5 * ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    probs = se.softmax(log_lik + np.log(train_prior))
+    estimate = se.estimate_test_prior(probs, train_prior)
+    assert np.abs(estimate - true_prior).max() < 0.03
+    assert estimate.sum() == pytest.approx(1.0)
+
+
+def test_em_keeps_absent_class_at_zero():
+    probs = se.softmax(_logits(100, seed=2))
+    train = np.full(C, 1 / (C - 1))
+    train[SURPRISE] = 0
+    estimate = se.estimate_test_prior(probs, train)
+    assert estimate[SURPRISE] == 0
+    assert estimate.sum() == pytest.approx(1.0)
+
+
+def test_ood_scores_drop_other():
+    names = list(se.CLASSES)
+    y_true = np.array([0, 1, OTHER, OTHER, 7])
+    y_pred = np.array([0, 2, 0, 1, 7])
+    scores = se.ood_scores(y_true, y_pred, names)
+    assert scores["n"] == 3
+    assert scores["accuracy"] == pytest.approx(2 / 3)
+    assert scores["unweighted_accuracy"] == pytest.approx(2 / 3)
+    assert {"macro_f1", "weighted_f1"} <= set(scores)
+    kept = se.ood_scores(y_true, y_pred, names, drop_other=False)
+    assert kept["n"] == 5
+    assert kept["accuracy"] == pytest.approx(2 / 5)
+
+
+def test_head_ignores_padded_frames():
+    torch.manual_seed(0)
+    head = se.FrameMLPHead(6, C).eval()
+    a = torch.randn(1, 3, 6)
+    padded = torch.cat([a, 100 * torch.randn(1, 4, 6)], dim=1)
+    mask = torch.tensor([[True] * 3 + [False] * 4])
+    with torch.no_grad():
+        ref = head(a, torch.ones(1, 3, dtype=torch.bool))
+        got = head(padded, mask)
+        manual = head.net(a).mean(dim=1)
+    torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(got, manual)
+    assert isinstance(head.net[1], torch.nn.LayerNorm)
+    assert head.net[0].out_features == 512
+
+
+def _toy(n=120, dim=8, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=3.0, size=(k, dim))
+    labels = rng.integers(0, k, n)
+    frames = [
+        (centers[y] + rng.normal(size=(int(rng.integers(2, 9)), dim))).astype(np.float32)
+        for y in labels
+    ]
+    return frames, labels
+
+
+def test_probe_learns_toy_problem_and_is_deterministic():
+    frames, labels = _toy()
+    config = se.ProbeConfig(epochs=6, batch_size=16, learning_rate=3e-3, hidden=64, seed=5)
+    head = se.train_probe(frames, labels, 3, config)
+    logits = se.predict_logits(head, frames)
+    assert logits.shape == (len(frames), 3)
+    assert np.mean(logits.argmax(axis=1) == labels) > 0.9
+    again = se.predict_logits(se.train_probe(frames, labels, 3, config), frames)
+    np.testing.assert_array_equal(logits, again)
+    other_seed = se.ProbeConfig(epochs=6, batch_size=16, learning_rate=3e-3, hidden=64, seed=6)
+    different = se.predict_logits(se.train_probe(frames, labels, 3, other_seed), frames)
+    assert not np.array_equal(logits, different)
+
+
+def test_predict_logits_keeps_input_order():
+    frames, labels = _toy(n=20)
+    head = se.train_probe(frames, labels, 3, se.ProbeConfig(epochs=1, batch_size=8, seed=0))
+    batch = se.predict_logits(head, frames, batch_size=7)
+    one_by_one = np.concatenate([se.predict_logits(head, [f]) for f in frames])
+    np.testing.assert_allclose(batch, one_by_one, rtol=1e-5, atol=1e-5)
+
+
+def test_train_probe_rejects_bad_labels():
+    frames, labels = _toy(n=10)
+    with pytest.raises(ValueError):
+        se.train_probe(frames, labels + 5, 3, se.ProbeConfig(epochs=1))
