@@ -22,17 +22,9 @@ import torch
 from torch import nn
 
 from . import metrics
+from .labels import SEREVALS_CLASSES
 
-CLASSES: tuple[str, ...] = (
-    "happiness",
-    "sadness",
-    "disgust",
-    "fear",
-    "surprise",
-    "anger",
-    "other",
-    "neutral",
-)
+CLASSES: tuple[str, ...] = SEREVALS_CLASSES  # one definition, in selm_lib.labels
 OTHER_INDEX = CLASSES.index("other")
 VARIANTS: tuple[str, ...] = ("none", "train_prior", "oracle", "estimated")
 EPS = 1e-12
