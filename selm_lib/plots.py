@@ -100,6 +100,7 @@ def confusion_heatmap(table: pd.DataFrame, ax: plt.Axes | None = None, title: st
     )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    ax.tick_params(axis="y", rotation=0)
     ax.set_title(title)
     return ax
 
