@@ -43,6 +43,17 @@ dropped, and each chunk's sample range is chosen so its CNN yields exactly the f
 concatenation has exactly :meth:`Backbone.num_frames` frames. Values differ from a whole-clip pass
 only through the limited attention context (and, for GroupNorm CNNs, the per-chunk normalisation
 statistics): see ``tests/test_backbones.py`` for the measured tolerance.
+
+``preset:logmel`` (arch ``"logmel"``) is a non-neural baseline with no weights
+(:class:`LogMelBackbone`): ``log(mel + 1e-6)`` of the power spectrum, 80 Slaney mel bands over
+0-8 kHz (librosa/Whisper filterbank), 25 ms periodic Hann window (400 samples), hop 320 samples so
+it runs at 50 frames/s like the neural backbones. Frames are centred (the clip is zero padded by
+200 samples each side), so frame ``i`` is centred on sample ``320 * i`` and a clip of ``n``
+samples gives ``1 + n // 320`` frames (at least one, even for a clip shorter than a window). No
+per-utterance normalisation (the probe head has its own LayerNorm). ``hidden_size`` 80,
+``num_layers`` 0: layer ``0`` and ``"last"`` are the log-mel frames, ``"all"`` stacks them as
+``(1, frames, 80)``. Every clip is transformed on its own length, so batch encode equals single
+encode exactly. It has nothing to save: :func:`save_preset` refuses it with a clear error.
 """
 
 from __future__ import annotations
@@ -85,6 +96,18 @@ _PROVENANCE_KEYS = {
     "torch_dtype",
 }
 _NO_SPEC_AUGMENT = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
+
+#: Weight-free signal-processing presets (``preset:<name>``): not transformers models.
+LOGMEL = {
+    "n_mels": 80,
+    "n_fft": 400,  # 25 ms periodic Hann window at 16 kHz
+    "hop": 320,  # 20 ms: 50 frames/s like the CNN backbones
+    "f_min": 0.0,
+    "f_max": SAMPLE_RATE / 2,
+    "mel_scale": "slaney",
+    "eps": 1e-6,
+}
+SIGNAL_PRESETS: dict[str, dict[str, Any]] = {"logmel": LOGMEL}
 
 #: Tiny random configurations (model_type + config keyword arguments). Each mirrors one real family:
 #: wav2vec2/HuBERT-base (GroupNorm CNN, post-LN), HuBERT/WavLM-large (LayerNorm CNN, pre-LN),
@@ -492,6 +515,136 @@ class Backbone:
         return hook
 
 
+class LogMelBackbone(Backbone):
+    """``preset:logmel``: log-mel frames with no weights (see the module docstring).
+
+    Same interface as :class:`Backbone` (``encode``, ``num_frames``, ``cost_samples``,
+    ``fingerprint``, ``layer``, ``hidden_size``, ``num_layers``, ``frame_rate``), so
+    :func:`selm_lib.features.compute_features` uses it unchanged. Runs on CPU or CUDA, float32.
+    """
+
+    def __init__(self, spec: BackboneSpec, device: torch.device) -> None:
+        self.spec = spec
+        self.arch = "logmel"
+        self.device = device
+        self.config = dict(LOGMEL)
+        self.normalize = False  # raw waveform, raw log-mel: no per-utterance normalisation
+        self.feature_extractor = None
+        self.model = None
+        self.hidden_size = int(LOGMEL["n_mels"])
+        self.num_layers = 0
+        self._n_fft, self._stride = int(LOGMEL["n_fft"]), int(LOGMEL["hop"])
+        self.frame_rate = SAMPLE_RATE / self._stride
+        self.layer = _check_logmel_layer(spec)
+        # Bounded memory for long clips: frames are independent, so chunks change nothing.
+        self._chunk_frames = max(1, int(spec.chunk_seconds * self.frame_rate))
+        self._window = torch.hann_window(self._n_fft, periodic=True, dtype=torch.float64)
+        self._window = self._window.float().to(device)
+        self._fbank = mel_filterbank().to(device)  # (n_fft // 2 + 1, n_mels)
+        self._fingerprint = None
+
+    def num_frames(self, num_samples: int) -> int:
+        """``1 + n // 320``: centred frames (zero padding of half a window on each side)."""
+        return 1 + max(int(num_samples), 0) // self._stride
+
+    def cost_samples(self, num_samples: int) -> int:
+        return int(num_samples)
+
+    def encode(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per clip float32 ``(frames, 80)`` (layer 0 / ``"last"``) or ``(1, frames, 80)``
+        (``"all"``), ``frames == num_frames(len(clip))``; each clip on its own length."""
+        clips = [self._prepare(w, i) for i, w in enumerate(waveforms)]
+        outputs = []
+        for clip in clips:
+            frames = self._log_mel(clip)
+            outputs.append(frames[None] if self.layer == "all" else frames)
+        return outputs
+
+    def fingerprint(self) -> str:
+        """Constant: sha256 of the log-mel settings (there are no weights)."""
+        if self._fingerprint is None:
+            payload = json.dumps({"arch": self.arch, **LOGMEL}, sort_keys=True)
+            self._fingerprint = hashlib.sha256(payload.encode()).hexdigest()
+        return self._fingerprint
+
+    def _log_mel(self, clip: np.ndarray) -> np.ndarray:
+        total, half = self.num_frames(len(clip)), self._n_fft // 2
+        with torch.inference_mode():
+            signal = torch.from_numpy(clip).to(self.device)
+            signal = nn.functional.pad(signal, (half, half))  # centred frames, zero padding
+            pieces = []
+            for start in range(0, total, self._chunk_frames):
+                stop = min(total, start + self._chunk_frames)
+                segment = signal[start * self._stride : (stop - 1) * self._stride + self._n_fft]
+                spectrum = torch.stft(
+                    segment,
+                    n_fft=self._n_fft,
+                    hop_length=self._stride,
+                    window=self._window,
+                    center=False,
+                    return_complex=True,
+                )  # (n_fft // 2 + 1, frames)
+                power = spectrum.abs().square().T  # (frames, freqs)
+                pieces.append(torch.log(power @ self._fbank + float(LOGMEL["eps"])))
+            out = torch.cat(pieces, dim=0).cpu().numpy()
+        assert out.shape[0] == total
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return (
+            f"LogMelBackbone(layer={self.layer!r}, mels={self.hidden_size}, device={self.device})"
+        )
+
+
+def mel_filterbank(
+    n_mels: int = LOGMEL["n_mels"],
+    n_fft: int = LOGMEL["n_fft"],
+    f_min: float = LOGMEL["f_min"],
+    f_max: float = LOGMEL["f_max"],
+) -> torch.Tensor:
+    """Slaney mel filterbank ``(n_fft // 2 + 1, n_mels)``, float32, area-normalised triangles
+    (librosa's default and Whisper's; equals torchaudio's ``melscale_fbanks(norm="slaney",
+    mel_scale="slaney")``). With a 400-point FFT no band is empty."""
+
+    def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+        hz = np.asarray(hz, dtype=np.float64)
+        linear = hz / (200.0 / 3)
+        log = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+        return np.where(hz >= 1000.0, log, linear)
+
+    def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+        linear = mel * (200.0 / 3)
+        log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
+        return np.where(mel >= 15.0, log, linear)
+
+    freqs = np.linspace(0, SAMPLE_RATE / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (freqs[:, None] - lower) / (centre - lower)
+    falling = (upper - freqs[:, None]) / (upper - centre)
+    bank = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (upper - lower))
+    return torch.from_numpy(bank.astype(np.float32))
+
+
+def _check_logmel_layer(spec: BackboneSpec) -> int | str:
+    layer = spec.layer
+    if isinstance(layer, str) and layer.strip() == "0":
+        layer = 0
+    if isinstance(layer, str) and layer in ("last", "all"):
+        return layer
+    if isinstance(layer, int) and not isinstance(layer, bool) and layer == 0:
+        return layer
+    raise BackboneError(
+        f"{spec.key('layer')} = {spec.layer!r} is not valid for {spec.source}: it has no "
+        "transformer layers (log-mel frames only), so use 0 or 'last' (the log-mel frames) or "
+        "'all' (the same frames as (1, frames, 80))"
+    )
+
+
+def _known_presets() -> str:
+    return ", ".join(PRESET_PREFIX + p for p in (*PRESETS, *SIGNAL_PRESETS))
+
+
 # --------------------------------------------------------------------------------- loading
 @contextlib.contextmanager
 def _no_progress_bars() -> Iterator[None]:
@@ -562,10 +715,16 @@ def save_preset(preset: str, folder: str | Path, seed: int = 0) -> Path:
     """Write a tiny preset with ``save_pretrained`` (weights, config, preprocessor config).
 
     Loading ``BackboneSpec(source=str(folder))`` then gives the same weights as
-    ``BackboneSpec(source=f"preset:{preset}", seed=seed)``.
+    ``BackboneSpec(source=f"preset:{preset}", seed=seed)``. ``logmel`` has no weights: it raises
+    :class:`BackboneError` (use ``source="preset:logmel"`` directly).
     """
     if preset.startswith(PRESET_PREFIX):
         preset = preset[len(PRESET_PREFIX) :]
+    if preset in SIGNAL_PRESETS:
+        raise BackboneError(
+            f"preset {preset!r} has no weights to save (a fixed log-mel transform); use "
+            f"source '{PRESET_PREFIX}{preset}' directly"
+        )
     if preset not in PRESETS:
         raise BackboneError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     folder = Path(folder)
@@ -593,10 +752,12 @@ def load_backbone(spec: BackboneSpec, device: str = "auto") -> Backbone:
         )
     if source.startswith(PRESET_PREFIX):
         name = source[len(PRESET_PREFIX) :]
+        if name in SIGNAL_PRESETS:
+            return LogMelBackbone(spec, torch_device)
         if name not in PRESETS:
             raise BackboneError(
                 f"{spec.key('source')} = {source!r}: unknown preset {name!r}. "
-                f"Known presets: {', '.join(PRESET_PREFIX + p for p in PRESETS)}"
+                f"Known presets: {_known_presets()}"
             )
         model, config = _build_preset(name, spec.seed)
         if config.model_type == "whisper":
@@ -625,7 +786,7 @@ def _load_pretrained(source: str, spec: BackboneSpec, device: torch.device) -> B
         raise BackboneError(
             f"{spec.key('source')} = {source!r}: folder not found. Point it to a folder written "
             "with save_pretrained (config.json + model.safetensors), a Hugging Face name already "
-            f"in the local cache, or a preset ({', '.join(PRESET_PREFIX + p for p in PRESETS)})."
+            f"in the local cache, or a preset ({_known_presets()})."
         )
     else:
         location = source
@@ -633,7 +794,7 @@ def _load_pretrained(source: str, spec: BackboneSpec, device: torch.device) -> B
         config = AutoConfig.from_pretrained(location, local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
         hint = ""
-        if source in PRESETS:
+        if source in PRESETS or source in SIGNAL_PRESETS:
             hint = f" Did you mean '{PRESET_PREFIX}{source}'?"
         raise BackboneError(
             f"{spec.key('source')} = {source!r}: not found locally (not a preset, not a folder, "

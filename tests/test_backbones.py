@@ -280,3 +280,172 @@ def test_cuda_bf16_close_to_cpu(preset, clips):
     gpu = gpu_backbone.encode(clips)
     for a, b in zip(cpu, gpu, strict=True):
         assert a.shape == b.shape and cosine(a, b).min() > 0.98
+
+
+# ------------------------------------------------------------------------ preset:logmel
+LOGMEL_LENGTHS = (0, 1, 199, 319, 320, 399, 400, 641, *ODD_LENGTHS)
+
+
+def logmel(layer: int | str = "last", **kwargs):
+    return load_backbone(BackboneSpec("preset:logmel", layer=layer, **kwargs), device="cpu")
+
+
+def slaney_hz(mel: np.ndarray) -> np.ndarray:
+    """Slaney mel -> Hz (linear below 1 kHz, logarithmic above), written out independently."""
+    return np.where(mel >= 15, 1000 * np.exp((mel - 15) * np.log(6.4) / 27), mel * 200 / 3)
+
+
+def test_logmel_shapes_and_frame_counts():
+    backbone = logmel()
+    assert backbone.arch == "logmel" and backbone.hidden_size == 80 and backbone.num_layers == 0
+    assert backbone.frame_rate == 50.0 and backbone.layer == "last"
+    rng = np.random.default_rng(0)
+    waves = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in LOGMEL_LENGTHS]
+    outputs = backbone.encode(waves)
+    for n, out in zip(LOGMEL_LENGTHS, outputs, strict=True):
+        assert backbone.num_frames(n) == 1 + n // 320 >= 1  # centred frames, >= 1 frame
+        assert out.shape == (1 + n // 320, 80)
+        assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert outputs[0].min() == pytest.approx(np.log(1e-6))  # an empty clip: silence only
+    assert backbone.cost_samples(12_345) == 12_345
+
+
+def test_logmel_batch_equals_single_exactly_and_deterministic(clips):
+    backbone = logmel()
+    batched = backbone.encode(clips)
+    for clip, out in zip(clips, batched, strict=True):
+        np.testing.assert_array_equal(out, backbone.encode([clip])[0])
+    np.testing.assert_array_equal(logmel().encode(clips[:1])[0], batched[0])
+
+
+def test_logmel_chunks_change_nothing():
+    clip = bursts(25, seed=3, extra=123)
+    (whole,) = logmel(chunk_seconds=60).encode([clip])
+    (chunked,) = logmel(chunk_seconds=1).encode([clip])
+    assert whole.shape == chunked.shape == (1 + len(clip) // 320, 80)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5, rtol=0)
+
+
+def test_logmel_layers(clips):
+    clip = clips[1]
+    (last,) = logmel("last").encode([clip])
+    (zero,) = logmel(0).encode([clip])
+    (zero_text,) = logmel("0").encode([clip])
+    every = logmel("all")
+    (stack,) = every.encode([clip])
+    assert stack.shape == (1, every.num_frames(len(clip)), 80)
+    np.testing.assert_array_equal(last, zero)
+    np.testing.assert_array_equal(zero_text, zero)
+    np.testing.assert_array_equal(stack[0], last)
+
+
+@pytest.mark.parametrize("layer", [1, -1, 4, "middle", "first", True, None])
+def test_logmel_bad_layer(layer):
+    bad = BackboneSpec("preset:logmel", layer=layer, params_key="features.backbones.mel")
+    with pytest.raises(BackboneError) as error:
+        load_backbone(bad, device="cpu")
+    message = str(error.value)
+    assert "features.backbones.mel.layer" in message
+    assert "0" in message and "'last'" in message and "'all'" in message
+
+
+@pytest.mark.parametrize("frequency", [200.0, 1000.0, 3000.0, 6000.0])
+def test_logmel_pure_tone_peaks_in_its_band(frequency):
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    (out,) = logmel().encode([(0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)])
+    peak = int(np.argmax(out[5:-5].mean(axis=0)))  # away from the zero-padded edges
+    # Band centres of 80 Slaney bands over 0-8 kHz (8 kHz = 15 + 27 ln 8 / ln 6.4 mel).
+    top = 15 + 27 * np.log(8.0) / np.log(6.4)
+    centres = slaney_hz(np.linspace(0, top, 82))[1:-1]
+    nearest = int(np.argmin(np.abs(centres - frequency)))
+    assert abs(peak - nearest) <= 1, (peak, nearest, centres[peak])
+
+
+def test_logmel_filterbank_matches_torchaudio():
+    torchaudio_functional = pytest.importorskip("torchaudio.functional")
+    from selm_lib.backbones import mel_filterbank
+
+    expected = torchaudio_functional.melscale_fbanks(
+        201, 0.0, 8000.0, 80, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
+    )
+    ours = mel_filterbank()
+    assert ours.shape == (201, 80) and (ours.sum(0) > 0).all()  # no empty band
+    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_logmel_fingerprint_save_preset_and_sources(tmp_path):
+    a, b = logmel(), logmel("all", seed=7)
+    assert a.fingerprint() == b.fingerprint() and len(a.fingerprint()) == 64
+    with pytest.raises(BackboneError, match="no weights"):
+        save_preset("logmel", tmp_path / "logmel")
+    with pytest.raises(BackboneError, match="no weights"):
+        save_preset("preset:logmel", tmp_path / "logmel")
+    assert not (tmp_path / "logmel").exists()
+    with pytest.raises(BackboneError, match=r"Known presets: .*preset:logmel"):
+        load_backbone(BackboneSpec("preset:log-mel", layer=0), device="cpu")
+    with pytest.raises(BackboneError, match="Did you mean 'preset:logmel'"):
+        load_backbone(BackboneSpec("logmel", layer=0), device="cpu")
+
+
+def test_logmel_compute_features_round_trip(tmp_path):
+    import pandas as pd
+    import soundfile as sf
+
+    from selm_lib.corpora.base import MANIFEST_COLUMNS
+    from selm_lib.features import FeatureStore, compute_features
+
+    rows = []
+    for i, n in enumerate((8_001, 16_320, 20_011, 321, 47_999)):
+        path = tmp_path / "audio" / f"u{i}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, bursts(n / SAMPLE_RATE, seed=10 + i), SAMPLE_RATE, subtype="FLOAT")
+        rows.append(
+            {
+                "path": str(path),
+                "corpus": "toy",
+                "utterance_id": f"toy_{i}",
+                "speaker": "s0",
+                "duration_s": n / SAMPLE_RATE,
+                "sample_rate": SAMPLE_RATE,
+                "channels": 1,
+                "quarantine": "",
+            }
+        )
+    manifest = pd.DataFrame(rows)
+    for column in MANIFEST_COLUMNS:
+        if column not in manifest:
+            manifest[column] = ""
+    backbone = logmel()
+    folder = tmp_path / "store"
+    store, stats = compute_features(
+        backbone, manifest, folder, backbone_name="mel", dtype="float32", progress=False
+    )
+    assert not stats["skipped"] and stats["clips"] == 5
+    reopened = FeatureStore.open(folder)
+    assert reopened.meta["arch"] == "logmel" and reopened.meta["hidden_size"] == 80
+    assert reopened.meta["num_layers"] == 0 and reopened.meta["frame_rate"] == 50.0
+    assert reopened.meta["weights_sha256"] == backbone.fingerprint()
+    from selm_lib.audio import load_audio
+
+    audio = [load_audio(p) for p in manifest["path"]]
+    direct = backbone.encode(audio)
+    cached = reopened.get_many(manifest["utterance_id"])
+    for clip, a, b in zip(audio, direct, cached, strict=True):
+        assert b.shape == a.shape == (backbone.num_frames(len(clip)), 80)
+        np.testing.assert_array_equal(b, a)
+    assert reopened.pooled().shape == (5, 80)
+    _, again = compute_features(
+        logmel(), manifest, folder, backbone_name="mel", dtype="float32", progress=False
+    )
+    assert again["skipped"]  # constant fingerprint: a reloaded logmel hits the cache
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_logmel_cuda_matches_cpu(clips):
+    gpu = load_backbone(BackboneSpec("preset:logmel", layer="last"), device="cuda")
+    cpu_out, gpu_out = logmel().encode(clips), gpu.encode(clips)
+    for a, b in zip(cpu_out, gpu_out, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b, a, atol=1e-3, rtol=1e-4)
+    for clip, out in zip(clips, gpu_out, strict=True):
+        np.testing.assert_array_equal(gpu.encode([clip])[0], out)

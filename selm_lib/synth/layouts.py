@@ -476,3 +476,8 @@ def write_corpus(name: str, out_dir: Path, plan: Plan) -> Path:
     writer(root, plan)
     (root / "SYNTHETIC_README.txt").write_text(SYNTHETIC_NOTE)
     return root
+
+
+from selm_lib.synth.serevals_layouts import SEREVALS_WRITERS  # noqa: E402  (registered last: it imports this module)
+
+WRITERS.update(SEREVALS_WRITERS)
