@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -170,7 +170,6 @@ class OODResult:
     classes: dict[str, list[str]]
     excluded: dict[str, dict[str, int]]
     unmapped_rate: dict[str, float]
-    baseline_history: list[dict[str, float]] = field(default_factory=list)
 
     def table(self, metric: str = "accuracy") -> pd.DataFrame:
         """Methods x corpora, the paper's shape."""
@@ -197,7 +196,7 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
     model.to(device).eval()
     trained = json.loads((resolve_path(common["output_root"]) / "selm" / "candidates.json")
                          .read_text())["categorical"]  # fmt: skip
-    baseline, baseline_classes, history = _baseline(common, features, selm, manifests, splits,
+    baseline, baseline_classes, _ = _baseline(common, features, selm, manifests, splits,
                                                     eval_ood)  # fmt: skip
 
     rows_out, result_metrics = [], {m: {} for m in METHODS}
@@ -268,7 +267,7 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
     torch.save({"state": baseline.state_dict(), "classes": baseline_classes,
                 "in_dim": baseline.net[0].in_features, "hidden": baseline.net[0].out_features,
                 "dropout": baseline.net[2].p}, folder / "baseline.pt")  # fmt: skip
-    return OODResult(predictions, metrics, classes_by_corpus, excluded, unmapped, history)
+    return OODResult(predictions, metrics, classes_by_corpus, excluded, unmapped)
 
 
 def load_baseline(common: dict[str, Any]) -> tuple[PooledClassifier, list[str]]:

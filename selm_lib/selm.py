@@ -22,7 +22,6 @@ from selm_lib.model import SELM, SELMConfig, build_selm
 from selm_lib.params import output_dir, resolve_path
 from selm_lib.tokenizer import load_tokenizer, save_tokenizer, train_bpe
 from selm_lib.train import (
-    Encoded,
     TrainConfig,
     TrainingError,
     answer_text,
@@ -137,7 +136,10 @@ def train_selm(
 ) -> TrainedSELM:
     """Build triplets, tokenizer and model, train, and write model + metrics."""
     manifests, splits = read_curated(common)
-    check_training_corpora(selm["train_corpora"], list(manifests), selm["allow_ood_training"])
+    roles = {name: str(m["role"].iloc[0]) for name, m in manifests.items() if len(m)}
+    check_training_corpora(
+        selm["train_corpora"], list(manifests), selm["allow_ood_training"], roles=roles
+    )
     triplets = build_triplets(manifests, splits, selm)
     train_rows = triplets[triplets["split"] == "train"]
     val_rows = triplets[triplets["split"] == "validation"]
@@ -225,11 +227,3 @@ def load_trained(common: dict[str, Any], device: str | torch.device = "cpu") -> 
     return SELM.load(folder / "model", map_location=device), load_tokenizer(
         str(folder / "tokenizer")
     )
-
-
-def split_encoded(data: Encoded, mask: np.ndarray) -> Encoded:
-    """A subset of encoded triplets."""
-    idx = np.flatnonzero(mask)
-    return Encoded([data.features[i] for i in idx], [data.prompt_ids[i] for i in idx],
-                   [data.answer_ids[i] for i in idx], data.weights[idx],
-                   [data.views[i] for i in idx], [data.answers[i] for i in idx])  # fmt: skip

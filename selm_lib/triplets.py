@@ -31,8 +31,14 @@ class TripletError(ValueError):
     """Bad training-corpus selection or view settings; names the params key."""
 
 
-def check_training_corpora(names: list[str], curated: list[str], allow_ood: bool) -> None:
-    """Refuse the OOD test sets (and unknown corpora) as training data."""
+def check_training_corpora(
+    names: list[str], curated: list[str], allow_ood: bool, roles: dict[str, str] | None = None
+) -> None:
+    """Refuse the OOD test sets (and unknown corpora) as training data.
+
+    The protocol's test sets (RAVDESS, CREMA-D, IEMOCAP) are always held out; so is any corpus
+    whose ``curate.corpora.NAME.role`` is ``test`` (a user's own held-out corpus).
+    """
     if not names:
         raise TripletError("params.yaml 'selm.train_corpora' is empty: list at least one corpus")
     for name in names:
@@ -41,10 +47,12 @@ def check_training_corpora(names: list[str], curated: list[str], allow_ood: bool
                 f"params.yaml 'selm.train_corpora' lists '{name}', which the curate stage did not "
                 f"produce (curate.corpora has: {', '.join(curated)})"
             )
-        if name in OOD_TEST_CORPORA and not allow_ood:
+        held_out = name in OOD_TEST_CORPORA or (roles or {}).get(name) == "test"
+        if held_out and not allow_ood:
             raise TripletError(
                 f"params.yaml 'selm.train_corpora' lists '{name}', an out-of-domain test corpus "
-                "of the SELM protocol; training on it makes the OOD evaluation meaningless. Remove "
+                "(of the SELM protocol or with curate.corpora role: test); training on it makes "
+                "the OOD evaluation meaningless. Remove "
                 "it, or set 'selm.allow_ood_training: true' and label the results as in-domain."
             )
 

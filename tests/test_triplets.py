@@ -76,6 +76,10 @@ def test_ood_corpora_refused_unless_allowed():
     check_training_corpora(["msp_podcast", "ravdess"], curated, allow_ood=True)
     with pytest.raises(TripletError, match="curate stage did not produce"):
         check_training_corpora(["cmu_mosei"], curated, allow_ood=False)
+    # a user's own corpus marked role: test in curate.corpora is held out the same way
+    with pytest.raises(TripletError, match="role: test"):
+        check_training_corpora(["mine"], ["mine"], allow_ood=False, roles={"mine": "test"})
+    check_training_corpora(["mine"], ["mine"], allow_ood=False, roles={"mine": "train"})
     with pytest.raises(TripletError, match="is empty"):
         check_training_corpora([], curated, allow_ood=False)
 
