@@ -18,11 +18,15 @@ from selm_lib.corpora import (
     crema_d,
     emodb,
     emovo,
+    enterface,
+    expresso,
     iemocap,
+    mead,
     meld,
     mesd,
     msp_podcast,
     ravdess,
+    resd,
     shemo,
     subesco,
     thorsten_emotional,
@@ -57,6 +61,10 @@ SCANNERS: dict[str, Scanner] = {
         urdu,
         casia,
         thorsten_emotional,
+        resd,
+        enterface,
+        mead,
+        expresso,
     )
 }
 

@@ -3,14 +3,21 @@
     python -m selm_lib.corpora scan NAME ROOT --out MANIFEST.csv
 
 prints the per-label counts and the quarantine list and writes the manifest CSV.
+
+    python -m selm_lib.corpora extract NAME ROOT
+
+writes the wav files a corpus distributed in another form needs (RESD: the audio stored in its
+parquet files) into ROOT, for a later scan.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from selm_lib.corpora import SCANNERS, CorpusLayoutError, label_counts, quarantine_list, scan
+from selm_lib.corpora.base import layout_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     scan_cmd.add_argument("--include-song", action="store_true", help="RAVDESS: also the song set")
     scan_cmd.add_argument("--min-duration", type=float, default=0.2, help="seconds (default 0.2)")
     scan_cmd.add_argument("--silence-dbfs", type=float, default=-60.0, help="default -60")
+    extractable = sorted(name for name, scanner in SCANNERS.items() if scanner.extract)
+    extract_cmd = commands.add_parser(
+        "extract", help="write the wav files a corpus needs (" + ", ".join(extractable) + ")"
+    )
+    extract_cmd.add_argument("name", choices=extractable, help="corpus scanner")
+    extract_cmd.add_argument("root", help="the corpus folder, in its distributed layout")
+    extract_cmd.add_argument(
+        "--overwrite", action="store_true", help="rewrite wav files that already exist"
+    )
     args = parser.parse_args(argv)
+    if args.command == "extract":
+        return extract(args.name, Path(args.root), overwrite=args.overwrite)
 
     try:
         manifest = scan(
@@ -53,6 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         manifest.to_csv(args.out, index=False)
         print(f"\nwrote {args.out}")
+    return 0
+
+
+def extract(name: str, root: Path, *, overwrite: bool = False) -> int:
+    """Run a scanner's extraction after the same layout check a scan makes."""
+    scanner = SCANNERS[name]
+    key = f"curate.corpora.{name}.root (or the ROOT argument)"
+    missing = scanner.missing_parts(root) if root.is_dir() else []
+    if not root.is_dir() or missing:
+        problem = "not found: " + "; ".join(missing) if missing else "the folder does not exist"
+        print(f"error: {layout_error(scanner, root, problem, key)}", file=sys.stderr)
+        return 2
+    print(scanner.extract(root, overwrite=overwrite))
     return 0
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, wav_files
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_files
 
 NAME = re.compile(r"^([adfhs])(\d\d) ?\((\d+)\)([a-z]?)$")
 FOLDERS = {"anger": "a", "disgust": "d", "fear": "f", "happiness": "h", "sadness": "s"}
@@ -28,12 +28,10 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
         for path in wav_files(folder):
             match = NAME.match(path.stem)
             if not match:
-                yield Item(
+                yield unparsed(
                     path,
                     f"{folder_name}/{path.stem}",
-                    "",
-                    quarantine="file name does not follow <e><NN> (<speaker>).wav "
-                    "(e.g. a01 (1).wav)",
+                    "file name does not follow <e><NN> (<speaker>).wav (e.g. a01 (1).wav)",
                 )
                 continue
             letter, sentence, speaker, take = match.groups()

@@ -70,6 +70,10 @@ class Scanner:
     required: tuple[tuple[str, ...], ...] = ()
     vad_scale: tuple[float, float] | None = None  # range of the corpus's V/A/D ratings
     has_official_split: bool = False
+    # Writes the wav files a corpus needs from its distributed form (``python -m selm_lib.corpora
+    # extract NAME ROOT``): called as extract(root, overwrite=...), returns a one-line summary.
+    # None where the distributed files are already wav.
+    extract: Callable[..., str] | None = None
 
     def missing_parts(self, root: Path) -> list[str]:
         """The required layout parts absent under ``root`` (empty when the layout looks right)."""
@@ -78,6 +82,14 @@ class Scanner:
             for group in self.required
             if not any(any(root.glob(pattern)) for pattern in group)
         ]
+
+
+def unparsed(
+    path: Path, uid: str, reason: str, *, speaker: str = "", gender: str = "", label: str = ""
+) -> Item:
+    """The record of a file whose name or place does not parse: kept, with ``reason`` as its
+    quarantine (never silently dropped)."""
+    return Item(path, uid, speaker, gender=gender, label=label, quarantine=reason)
 
 
 def layout_error(scanner: Scanner, root: Path, problem: str, params_key: str) -> CorpusLayoutError:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, wav_files
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_files
 
 NAME = re.compile(r"^(\d\d)-([CDJNPST])-([12])-(\d+)$")
 FOLDERS = {
@@ -43,11 +43,8 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
         folder_intensity = next((INTENSITY[p] for p in parts if p in INTENSITY), None)
         match = NAME.match(path.stem)
         if not match:
-            yield Item(
-                path,
-                path.stem,
-                "",
-                quarantine="file name does not follow SS-E-I-N.wav (e.g. 01-C-1-1.wav)",
+            yield unparsed(
+                path, path.stem, "file name does not follow SS-E-I-N.wav (e.g. 01-C-1-1.wav)"
             )
             continue
         speaker, letter, intensity, sentence = match.groups()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, wav_files
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_files
 
 NAME = re.compile(r"^\d+$")
 EMOTIONS = ("angry", "fear", "happy", "neutral", "sad", "surprise")
@@ -25,12 +25,7 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
     for path in wav_files(root):
         parts = path.relative_to(root).parts
         if len(parts) != 3:
-            yield Item(
-                path,
-                path.stem,
-                "",
-                quarantine="not at <speaker>/<emotion>/<NNN>.wav below the root",
-            )
+            yield unparsed(path, path.stem, "not at <speaker>/<emotion>/<NNN>.wav below the root")
             continue
         speaker, emotion, _ = parts
         uid = f"{speaker}_{emotion}_{path.stem}"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, wav_files
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_files
 
 NAME = re.compile(r"^([a-z]{3})-([fm][1-3])-([a-z]\d)$")
 SPEAKER_DIR = re.compile(r"^[fm][1-3]$")
@@ -23,12 +23,12 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
         for path in wav_files(folder):
             match = NAME.match(path.stem)
             if not match:
-                yield Item(
+                yield unparsed(
                     path,
                     path.stem,
-                    f"emovo_{folder.name}",
+                    "file name does not follow <emo>-<speaker>-<sentence>.wav",
+                    speaker=f"emovo_{folder.name}",
                     gender=folder.name[0].upper(),
-                    quarantine="file name does not follow <emo>-<speaker>-<sentence>.wav",
                 )
                 continue
             emotion, speaker, sentence = match.groups()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, wav_files
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_files
 
 NAME = re.compile(r"^(Anger|Disgust|Fear|Happiness|Neutral|Sadness)_([CFM])_([AB])_(.+)$")
 
@@ -24,11 +24,10 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
     for path in wav_files(root):
         match = NAME.match(path.stem)
         if not match:
-            yield Item(
+            yield unparsed(
                 path,
                 path.stem,
-                "",
-                quarantine="file name does not follow <Emotion>_<C|F|M>_<A|B>_<word>.wav "
+                "file name does not follow <Emotion>_<C|F|M>_<A|B>_<word>.wav "
                 "(e.g. Anger_C_A_abajo.wav)",
             )
             continue

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, wav_files
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_files
 
 NAME = re.compile(r"^([FM])(\d\d)([AHNSWF])(\d\d)$")
 FOLDERS = {"female": "F", "male": "M"}
@@ -26,12 +26,11 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
         for path in wav_files(folder):
             match = NAME.match(path.stem)
             if not match:
-                yield Item(
+                yield unparsed(
                     path,
                     path.stem,
-                    "",
+                    "file name does not follow <F|M><SS><E><UU>.wav (e.g. F01A01.wav)",
                     gender=folder_gender,
-                    quarantine="file name does not follow <F|M><SS><E><UU>.wav (e.g. F01A01.wav)",
                 )
                 continue
             gender, speaker, emotion, utterance = match.groups()

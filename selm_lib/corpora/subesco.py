@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, wav_files
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_files
 
 NAME = re.compile(r"^([FM])_(\d\d)_([A-Z]+)_S_(\d+)_([A-Z]+)_(\d+)$")
 
@@ -20,11 +20,10 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
     for path in wav_files(root):
         match = NAME.match(path.stem)
         if not match:
-            yield Item(
+            yield unparsed(
                 path,
                 path.stem,
-                "",
-                quarantine="file name does not follow G_SS_NAME_S_N_EMOTION_T.wav "
+                "file name does not follow G_SS_NAME_S_N_EMOTION_T.wav "
                 "(e.g. F_02_MONIKA_S_1_ANGRY_1.wav)",
             )
             continue

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, wav_files
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_files
 
 NAME = re.compile(r"^S([MF])(\d+)_F(\d+)_([AHNS])(\d+)$")
 FOLDERS = {"Angry": "A", "Happy": "H", "Neutral": "N", "Sad": "S"}
@@ -29,13 +29,11 @@ def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
         for path in wav_files(folder):
             match = NAME.match(path.stem)
             if not match:
-                yield Item(
+                yield unparsed(
                     path,
                     path.stem,
-                    "",
+                    "file name does not follow S<G><N>_F<n>_<E><NNN>.wav (e.g. SM1_F10_A010.wav)",
                     label=folder_name,
-                    quarantine="file name does not follow S<G><N>_F<n>_<E><NNN>.wav "
-                    "(e.g. SM1_F10_A010.wav)",
                 )
                 continue
             gender, number, file_no, letter, take = match.groups()
