@@ -42,7 +42,7 @@ FORMAT_VERSION = 1
 TENSOR = "features"
 DTYPES = {"float16": np.float16, "float32": np.float32}
 INDEX_COLUMNS = ["utterance_id", "shard", "start", "frames"]
-BACKBONE_KEYS = {"source", "layer", "seed"}
+BACKBONE_KEYS = {"source", "layer", "seed", "corpora"}
 
 
 @dataclass
@@ -460,8 +460,8 @@ def compute_features(
 def backbone_specs(features_params: Mapping[str, Any], *, seed: int = 0) -> dict[str, BackboneSpec]:
     """``features.backbones`` of params.yaml as specs (``seed`` is used where an entry has none).
 
-    Each entry is ``{source: ..., layer: ..., seed: (optional)}``; ``features.chunk_seconds``
-    applies to all of them.
+    Each entry is ``{source: ..., layer: ..., seed: (optional), corpora: (optional)}``;
+    ``features.chunk_seconds`` applies to all of them. ``corpora`` is read by :func:`compute_all`.
     """
     entries = features_params.get("backbones")
     if not isinstance(entries, Mapping) or not entries:
@@ -507,7 +507,9 @@ def compute_all(
 ) -> pd.DataFrame:
     """Every backbone of ``features.backbones`` x every corpus manifest; one stats row per store.
 
-    ``corpora`` defaults to every ``<corpus>.csv`` in ``manifests_dir`` (sorted). Each backbone is
+    ``corpora`` defaults to every ``<corpus>.csv`` in ``manifests_dir`` (sorted). A backbone entry
+    with its own ``corpora`` list encodes only those of them (e.g. the SER-Evals backbones skip
+    the SELM-only corpora). Each backbone is
     loaded once; stores whose key matches are skipped. Returns columns backbone, layer, corpus,
     folder, skipped, clips, audio_seconds, seconds, audio_seconds_per_second, padding_fraction,
     batches.
@@ -531,8 +533,12 @@ def compute_all(
     }
     rows = []
     for name, spec in backbone_specs(features_params, seed=seed).items():
+        wanted = features_params["backbones"][name].get("corpora")
+        selected = {c: m for c, m in manifests.items() if wanted is None or c in wanted}
+        if not selected:
+            continue
         backbone = load_backbone(spec, device=device)
-        for corpus, manifest in manifests.items():
+        for corpus, manifest in selected.items():
             folder = store_folder(output_root, name, backbone.layer, corpus)
             _, stats = compute_features(
                 backbone,

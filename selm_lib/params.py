@@ -93,7 +93,7 @@ SCHEMA: dict[str, Any] = {
         },
     },
     "features": {
-        "backbones": MapOf({"source": str, "layer": (int, str)}),
+        "backbones": MapOf({"source": str, "layer": (int, str), "corpora": Optional(ListOf(str))}),
         "batch_seconds": NUMBER,
         "chunk_seconds": NUMBER,
         "dtype": OneOf(("float16", "float32")),
@@ -147,6 +147,32 @@ SCHEMA: dict[str, Any] = {
         "learning_rate": NUMBER,
         "lm_learning_rate": NUMBER,
     },
+    "serevals": {
+        "corpora": ListOf(str),
+        "backbones": ListOf(str),
+        "clusters": MapOf(ListOf(str)),
+        "split": OneOf(("speaker", "random")),
+        "test_share": NUMBER,
+        "max_seconds": NUMBER,
+        "mask_absent": bool,
+        "probe": {
+            "epochs": int,
+            "batch_size": int,
+            "learning_rate": NUMBER,
+            "weight_decay": NUMBER,
+            "label_smoothing": NUMBER,
+            "grad_clip": NUMBER,
+            "warmup": NUMBER,
+            "hidden": int,
+            "dropout": NUMBER,
+        },
+    },
+    "serevals_figures": {
+        "metric": OneOf(("macro_f1", "unweighted_accuracy", "accuracy", "weighted_f1")),
+        "variant": OneOf(("none", "train_prior", "oracle", "estimated")),
+        "published_dir": str,
+        "published_metric": str,
+    },
     "index": {"title": str},
 }
 
@@ -159,6 +185,9 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "eval_ood": ("common", "features", "selm", "curate", "eval_ood"),
     "fewshot_item": ("common", "features", "selm", "curate", "eval_ood", "fewshot"),
     "fewshot": ("common", "curate", "fewshot_sweep", "fewshot"),
+    "serevals_probe": ("common", "features", "serevals"),
+    "serevals": ("common", "serevals"),
+    "serevals_figures": ("common", "serevals", "serevals_figures"),
     "index": ("index",),
 }
 
@@ -201,6 +230,8 @@ def _check(value: Any, spec: Any, path: str, source: str) -> None:
                 raise ParamsError(_unknown_key_message(path, str(key), list(spec), source))
         for key, sub in spec.items():
             if key not in value:
+                if isinstance(sub, Optional):
+                    continue  # an optional key may be left out
                 raise ParamsError(
                     f"{source}: missing key '{path}{key}' ({_type_name(sub)}); "
                     "see the committed params.yaml for its meaning and default"
@@ -288,6 +319,7 @@ def _check_cross_references(params: dict[str, Any], source: str) -> None:
                 f"{source}: 'features.backbones.{name}.layer' is {layer!r}; it must be an "
                 "integer, 'last' or 'all'"
             )
+    _check_feature_corpora(params, source)
     split = params["curate"]["split"]
     if not (0 <= split["validation"] < 1 and 0 <= split["test"] < 1):
         raise ParamsError(
@@ -299,6 +331,54 @@ def _check_cross_references(params: dict[str, Any], source: str) -> None:
         )
     if split["folds"] < 2:
         raise ParamsError(f"{source}: 'curate.split.folds' must be at least 2")
+
+
+def _check_feature_corpora(params: dict[str, Any], source: str) -> None:
+    """Each backbone's optional ``corpora`` list covers every corpus its consumers read."""
+    curated = params["curate"]["corpora"]
+    backbones = params["features"]["backbones"]
+    for name, spec in backbones.items():
+        for corpus in spec.get("corpora") or []:
+            if corpus not in curated:
+                raise ParamsError(
+                    f"{source}: 'features.backbones.{name}.corpora' lists '{corpus}', which is "
+                    "not a 'curate.corpora' entry; add it there or remove it from the list"
+                )
+
+    def need(backbone: str, corpora: list[str], key: str) -> None:
+        listed = backbones[backbone].get("corpora")
+        missing = [c for c in corpora if listed is not None and c not in listed]
+        if missing:
+            raise ParamsError(
+                f"{source}: '{key}' needs features of {', '.join(missing)} from backbone "
+                f"'{backbone}', but 'features.backbones.{backbone}.corpora' does not list "
+                f"{'it' if len(missing) == 1 else 'them'}; add {', '.join(missing)} to that list"
+            )
+
+    selm = params["selm"]
+    need(selm["backbone"], selm["train_corpora"], "selm.train_corpora")
+    need(selm["backbone"], params["eval_ood"]["test_corpora"], "eval_ood.test_corpora")
+    need(selm["backbone"], params["fewshot"]["corpora"], "fewshot.corpora")
+    serevals = params["serevals"]
+    for corpus in serevals["corpora"]:
+        if corpus not in curated:
+            raise ParamsError(
+                f"{source}: 'serevals.corpora' lists '{corpus}', which is not a 'curate.corpora' "
+                "entry; add it there (with its root) or remove it from serevals.corpora"
+            )
+    for backbone in serevals["backbones"]:
+        if backbone not in backbones:
+            raise ParamsError(
+                f"{source}: 'serevals.backbones' lists '{backbone}', which is not a "
+                "'features.backbones' entry (known: " + ", ".join(backbones) + ")"
+            )
+        need(backbone, serevals["corpora"], "serevals.corpora")
+    if len(set(serevals["backbones"])) != len(serevals["backbones"]):
+        raise ParamsError(f"{source}: 'serevals.backbones' lists a backbone twice")
+    if not 0 < serevals["test_share"] < 1:
+        raise ParamsError(f"{source}: 'serevals.test_share' must be a share in (0, 1)")
+    if serevals["max_seconds"] <= 0:
+        raise ParamsError(f"{source}: 'serevals.max_seconds' must be positive")
 
 
 def load_params(path: str | Path | None = None) -> dict[str, Any]:

@@ -35,12 +35,16 @@ class NotebookFailed(RuntimeError):
     """A cell raised; the message carries the cell number, the error and its traceback."""
 
 
+# Notebooks whose name is not their stage's (the SER-Evals notebooks keep the paper's names).
+STAGE_OF_NOTEBOOK = {"ser_evals": "serevals", "figures": "serevals_figures"}
+
+
 def stage_of(notebook: Path) -> str:
-    """``notebooks/01_curate.py`` -> ``curate``."""
+    """``notebooks/01_curate.py`` -> ``curate``; ``05_ser_evals.py`` -> ``serevals``."""
     match = NOTEBOOK_NAME.match(notebook.stem)
     if not match:
         raise ValueError(f"{notebook}: notebook names are NN_stage.py (e.g. 01_curate.py)")
-    return match["stage"]
+    return STAGE_OF_NOTEBOOK.get(match["stage"], match["stage"])
 
 
 def strip_volatile(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:

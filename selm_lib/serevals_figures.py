@@ -55,7 +55,7 @@ def diagonal_vs_off(matrix: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def _means_table(matrices: Mapping[str, pd.DataFrame], which: int) -> pd.DataFrame:
+def means_table(matrices: Mapping[str, pd.DataFrame], which: int) -> pd.DataFrame:
     """corpus x backbone table of off-diagonal means, plus the average over backbones."""
     columns = {name: off_diagonal_means(m)[which] for name, m in matrices.items()}
     table = pd.DataFrame(columns)
@@ -91,7 +91,7 @@ def figure2(
 ) -> plt.Figure:
     """Grouped bars: per training corpus, one bar per backbone plus the backbone average.
     ``matrices`` maps a backbone name to its train x test matrix."""
-    return _grouped_bars(_means_table(matrices, 0), title, ylabel)
+    return _grouped_bars(means_table(matrices, 0), title, ylabel)
 
 
 def figure3(
@@ -101,7 +101,7 @@ def figure3(
     ylabel: str = "macro F1",
 ) -> plt.Figure:
     """Grouped bars: per test corpus, one bar per backbone plus the backbone average."""
-    return _grouped_bars(_means_table(matrices, 1), title, ylabel)
+    return _grouped_bars(means_table(matrices, 1), title, ylabel)
 
 
 def heatmap(
@@ -157,3 +157,55 @@ def read_published_matrices(
     if backbones is not None:
         paths = [p for p in paths if p.stem in set(backbones)]
     return {p.stem: read_published_matrix(p) for p in paths}
+
+
+def mean_matrix(matrices: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Cell-wise mean over backbones (NaN ignored; a cell NaN for every backbone stays NaN)."""
+    frames = list(matrices.values())
+    if not frames:
+        raise ValueError("no matrices given")
+    stacked = np.stack([f.reindex_like(frames[0]).astype(float).to_numpy() for f in frames])
+    with np.errstate(invalid="ignore"):
+        counts = np.isfinite(stacked).sum(axis=0)
+        total = np.nansum(stacked, axis=0)
+        values = np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+    return pd.DataFrame(values, index=frames[0].index, columns=frames[0].columns)
+
+
+def ranking_figure(table: pd.DataFrame, *, ylabel: str = "macro F1") -> plt.Figure:
+    """Backbones ranked by in-domain mean, with their OOD mean beside it. ``table`` has one row
+    per backbone and columns ``in_domain`` and ``ood``."""
+    ordered = table.sort_values("in_domain", ascending=False)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(ordered) + 2), 3.8))
+    x = np.arange(len(ordered))
+    ax.bar(x - 0.2, ordered["in_domain"].to_numpy(float), 0.4, label="in-domain (diagonal)")
+    ax.bar(x + 0.2, ordered["ood"].to_numpy(float), 0.4, label="OOD (off-diagonal)")
+    for i, (a, b) in enumerate(zip(ordered["in_domain"], ordered["ood"], strict=True)):
+        ax.text(i - 0.2, a, f"{a:.2f}", ha="center", va="bottom", fontsize=7)
+        ax.text(i + 0.2, b, f"{b:.2f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(i) for i in ordered.index], rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Backbones ranked by in-domain score, with their OOD score")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def variant_figure(table: pd.DataFrame, *, ylabel: str = "mean OOD macro F1") -> plt.Figure:
+    """Grouped bars: per backbone (rows of ``table``), one bar per logit-adjustment variant
+    (columns)."""
+    return _grouped_bars(table, "Effect of logit adjustment on the mean OOD score", ylabel)
+
+
+def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> list[Path]:
+    """``name.png`` and ``name.svg`` under ``folder``, without volatile metadata (no date, fixed
+    SVG ids), so the same figure gives the same bytes. Closes the figure."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.png", folder / f"{name}.svg"]
+    with plt.rc_context({"svg.hashsalt": "selm", "svg.fonttype": "none"}):
+        fig.savefig(paths[0], dpi=120, metadata={"Software": None})
+        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return paths

@@ -173,6 +173,15 @@ def test_whisper_frame_cut_and_long_clip_windows():
     assert backbone.encode([short])[0].shape[0] == 100
 
 
+def test_whisper_10s_preset_uses_its_own_window():
+    backbone = load_backbone(spec("tiny-whisper-10s"), device="cpu")
+    seen = record_input_lengths(backbone)
+    clip = bursts(12.5, seed=3, extra=5)
+    (out,) = backbone.encode([clip])
+    assert out.shape == (len(clip) // 320, backbone.hidden_size)
+    assert seen == [1000, 1000]  # two 10 s windows of 1000 mel frames, never 30 s
+
+
 @pytest.mark.parametrize("name", CNN_PRESETS)
 def test_long_clip_chunking(name):
     clip = bursts(50, seed=1, extra=777)

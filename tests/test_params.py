@@ -13,6 +13,7 @@ from selm_lib.params import (
     stage_params,
     validate,
 )
+from selm_lib.run import stage_of
 
 from .conftest import PROJECT
 
@@ -93,7 +94,10 @@ def test_stage_sections_match_dvc_yaml():
 def test_every_notebook_is_a_stage():
     stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
     for notebook in sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.py")):
-        stage = notebook.stem[3:]
+        runs = [s for s, spec in stages.items() if f"notebooks/{notebook.name}" in spec["cmd"]]
+        assert len(runs) == 1, f"{notebook.name} must be run by exactly one stage: {runs}"
+        (stage,) = runs
+        assert stage == stage_of(notebook)  # the runner injects this stage's sections
         assert stage in STAGE_SECTIONS
         assert f"notebooks/{notebook.name}" in stages[stage]["deps"]
         assert "selm_lib" in stages[stage]["deps"]
@@ -112,3 +116,39 @@ def test_injected_sections_are_validated(monkeypatch, params):
     bad["min_duration"] = 1
     with pytest.raises(ParamsError, match="injected parameters: unknown key 'curate.min_duration'"):
         resolve_sections("curate", common=params["common"], curate=bad)
+
+
+def test_backbone_corpora_is_optional_and_checked(params):
+    ok = copy.deepcopy(params)
+    del ok["features"]["backbones"]["se_logmel"]["corpora"]  # left out: every curated corpus
+    validate(ok)
+    bad = copy.deepcopy(params)
+    bad["features"]["backbones"]["se_hubert"]["corpora"] = ["emodb", "emovo_x"]
+    with pytest.raises(ParamsError, match="features.backbones.se_hubert.corpora' lists 'emovo_x'"):
+        validate(bad)
+
+
+def test_consumers_need_their_corpora_encoded(params):
+    bad = copy.deepcopy(params)
+    bad["features"]["backbones"]["w2v_tiny"]["corpora"] = ["emodb", "meld"]
+    with pytest.raises(ParamsError, match=r"'selm.train_corpora' needs features of msp_podcast"):
+        validate(bad)
+    bad = copy.deepcopy(params)
+    bad["features"]["backbones"]["se_wavlm"]["corpora"] = ["emodb"]
+    with pytest.raises(ParamsError, match=r"'serevals.corpora'.*'features.backbones.se_wavlm"):
+        validate(bad)
+
+
+def test_serevals_cross_references(params):
+    bad = copy.deepcopy(params)
+    bad["serevals"]["backbones"] = ["se_wavlm", "wavlm_large"]
+    with pytest.raises(ParamsError, match="'serevals.backbones' lists 'wavlm_large'"):
+        validate(bad)
+    bad = copy.deepcopy(params)
+    bad["serevals"]["corpora"] = [*bad["serevals"]["corpora"], "resd"]
+    with pytest.raises(ParamsError, match="'serevals.corpora' lists 'resd'.*curate.corpora"):
+        validate(bad)
+    bad = copy.deepcopy(params)
+    bad["serevals"]["split"] = "speakers"
+    with pytest.raises(ParamsError, match="did you mean 'speaker'"):
+        validate(bad)

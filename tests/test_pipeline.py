@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -62,6 +63,16 @@ def project(tmp_path_factory) -> Path:
     set_param(root, "fewshot_sweep", "seeds", [0])
     set_param(root, "fewshot", "cap_k", True)  # smoke corpora have a handful of clips per class
     set_param(root, "fewshot", "steps", 3)
+    # SER-Evals: two backbones (the others are the same code path), a few epochs
+    backbones = yaml.safe_load((root / "params.yaml").read_text())["features"]["backbones"]
+    set_param(
+        root,
+        "features",
+        "backbones",
+        {k: v for k, v in backbones.items() if k in ("w2v_tiny", "se_wavlm", "se_logmel")},
+    )
+    set_param(root, "serevals", "backbones", ["se_wavlm"])
+    set_param(root, "serevals", "probe.epochs", 3)
     sh(["git", "init", "-q"], root)
     sh([sys.executable, "-m", "dvc", "init", "-q"], root)
     shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
@@ -79,6 +90,9 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
         "fewshot_item@0-0",
         "fewshot_item@2-0",
         "fewshot",
+        "serevals_probe@se_wavlm",
+        "serevals",
+        "serevals_figures",
         "index",
     }
     for report in (
@@ -90,8 +104,20 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
         "metrics/curate.json",
         "metrics/train_selm.json",
         "metrics/ood.json",
+        "05_ser_evals.html",
+        "06_figures.html",
+        "metrics/serevals.json",
+        "figures/serevals/figure2.png",
+        "figures/serevals/figure3.svg",
+        "figures/serevals/heatmap_average.png",
+        "figures/serevals/logit_adjustment.svg",
     ):
         assert (project / "reports" / report).is_file(), report
+    serevals = json.loads((project / "reports" / "metrics" / "serevals.json").read_text())
+    assert set(serevals["backbones"]) == {"se_wavlm"}
+    assert set(serevals["backbones"]["se_wavlm"]["ood"]) == {
+        "none", "train_prior", "oracle", "estimated"}  # fmt: skip
+    assert (project / "artifacts/serevals/matrices/se_wavlm/oracle/macro_f1.csv").is_file()
     index = (project / "reports" / "index.html").read_text()
     assert "01_curate.html" in index and "02_train_selm.html" in index and "synthetic" in index
     html = (project / "reports" / "01_curate.html").read_text()
@@ -123,6 +149,12 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     sixth = sh([sys.executable, "-m", "dvc", "repro"], project)
     assert ran(sixth) - {"index"} == {"fewshot_item@1-0", "fewshot"}, sixth
 
+    # adding a SER-Evals backbone runs only its item (and the aggregate and figures)
+    set_param(project, "serevals", "backbones", ["se_wavlm", "se_logmel"])
+    seventh = sh([sys.executable, "-m", "dvc", "repro"], project)
+    assert ran(seventh) - {"index"} == {
+        "serevals_probe@se_logmel", "serevals", "serevals_figures"}, seventh  # fmt: skip
+
 
 def test_forced_rerun_is_byte_identical(project):
     reports = project / "reports"
@@ -137,10 +169,16 @@ def test_forced_rerun_is_byte_identical(project):
         "03_eval_ood.ipynb",
         "03_eval_ood.html",
         "metrics/ood.json",
+        "05_ser_evals.ipynb",
+        "metrics/serevals.json",
+        "06_figures.ipynb",
+        "figures/serevals/figure2.svg",
+        "figures/serevals/heatmap_average.png",
     ]
     before = {name: digest(reports / name) for name in files}
     manifests = {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")}
-    stages = ["curate", "train_selm", "eval_ood", "fewshot_item", "fewshot", "index"]
+    stages = ["curate", "train_selm", "eval_ood", "fewshot_item", "fewshot", "serevals_probe",
+              "serevals", "serevals_figures", "index"]  # fmt: skip
     sh([sys.executable, "-m", "dvc", "repro", "-f", *stages], project)
     assert {name: digest(reports / name) for name in files} == before
     assert {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")} == manifests

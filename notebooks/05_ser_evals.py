@@ -1,0 +1,201 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · SER-Evals: backbone probes in-domain and across corpora
+#
+# The SER-Evals protocol (Osman, Kaplan & Nadeem 2024), re-implemented from its description: for
+# every backbone of `serevals.backbones` and every corpus of `serevals.corpora`, a frame-MLP probe
+# (Linear(D, 512), LayerNorm, GELU, dropout 0.1, Linear(512, 8); logits averaged over frames;
+# label smoothing 0.1, AdamW with weight decay 0.1, one-cycle schedule, gradient clip 0.5, last
+# epoch kept) is trained on frozen, cached frame features of the corpus's training part. It is
+# scored in-domain on the held-out part (the diagonal of the train x test matrix) and, whole, on
+# every other corpus of its cluster (off-diagonal cells), under four logit adjustments:
+#
+# - `none`: raw logits;
+# - `train_prior`: the training prior removed;
+# - `oracle`: the paper's adjustment, with the test prior computed from the **test labels** (an
+#   oracle: it reads the answers);
+# - `estimated`: the test prior estimated from the unlabelled test predictions by EM (Saerens et
+#   al. 2002), which needs no labels.
+#
+# In OOD scoring `other` is masked and its items dropped, as in the paper; classes absent from
+# the training corpus are masked (`serevals.mask_absent`; false reproduces the paper's
+# behaviour, where they get a +27.6 logit bonus). Scores are over the classes present in the
+# scored truth.
+
+# %% tags=["parameters"]
+common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+serevals = None
+
+# %%
+import json
+import os
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from selm_lib import serevals_run as sr
+from selm_lib.curate import is_synthetic
+from selm_lib.params import corpus_root, load_params, output_dir, project_root, resolve_sections
+from selm_lib.report import publish_summary
+
+os.chdir(project_root())
+common, serevals = resolve_sections("serevals", common=common, serevals=serevals)
+params = load_params()
+params.update(common=common, serevals=serevals)
+corpora, backbones = list(serevals["corpora"]), list(serevals["backbones"])
+
+# %%
+synthetic = [c for c in corpora if is_synthetic(corpus_root(params, c))]
+if synthetic:
+    display(
+        Markdown(
+            "> **Synthetic data.** "
+            + ", ".join(synthetic)
+            + " are the embedded synthetic stand-ins (each with its own synthetic language, "
+            "speakers and channel) and the backbones are tiny random-initialised models plus a "
+            "log-mel front end: the scores show that the protocol runs and what it measures, "
+            "not the paper's results."
+        )
+    )
+results = sr.read_results(params)
+split_labels = sorted(set(results["split"]))
+pairs = sr.cluster_pairs(serevals["clusters"], corpora)
+missing = sr.unavailable_members(serevals["clusters"], corpora)
+in_cluster = {c for _, a, b in pairs for c in (a, b)}
+display(
+    Markdown(
+        f"**Setup.** {len(backbones)} backbones x {len(corpora)} corpora; in-domain split "
+        f"`serevals.split: {serevals['split']}` (labels in the results: "
+        + ", ".join(f"`{s}`" for s in split_labels)
+        + f"); {len(pairs)} OOD pairs within clusters; probe {serevals['probe']['epochs']} "
+        f"epochs, batch {serevals['probe']['batch_size']}, peak learning rate "
+        f"{serevals['probe']['learning_rate']}; audio truncated to {serevals['max_seconds']} s.\n\n"
+        "**Clusters.** "
+        + "; ".join(
+            f"{name}: {', '.join(m for m in members if m in corpora) or '(none available)'}"
+            + (f" (not available: {', '.join(missing[name])})" if name in missing else "")
+            for name, members in serevals["clusters"].items()
+        )
+        + ".\n\n**In-domain only** (no cluster partner available): "
+        + (", ".join(c for c in corpora if c not in in_cluster) or "none")
+        + "."
+    )
+)
+
+# %% [markdown]
+# ## In-domain scores (the diagonal)
+#
+# Macro-F1 per corpus and backbone on the corpus's held-out part, with the split each corpus
+# used and the chance level of unweighted accuracy (1 / classes).
+
+# %%
+in_domain = results[results["kind"] == "in_domain"]
+table = in_domain.pivot(index="train", columns="backbone", values="macro_f1").reindex(
+    index=corpora, columns=backbones
+)
+info = in_domain.drop_duplicates("train").set_index("train")
+table["split"] = info["split"]
+table["classes"] = info["classes"]
+table["chance_ua"] = info["chance_ua"]
+table.index.name = "corpus"
+display(table.round(3))
+ua = in_domain.pivot(index="train", columns="backbone", values="unweighted_accuracy")
+above = (ua.to_numpy() > info.loc[ua.index, "chance_ua"].to_numpy()[:, None]).mean()
+display(
+    Markdown(
+        f"In-domain unweighted accuracy is above chance in {above:.0%} of the "
+        f"{ua.size} corpus x backbone cells; the mean macro-F1 per backbone is "
+        + ", ".join(
+            f"{b} {in_domain[in_domain.backbone == b].macro_f1.mean():.3f}" for b in backbones
+        )  # fmt: skip
+        + "."
+    )
+)
+
+# %% [markdown]
+# ## Out-of-domain scores (off the diagonal)
+#
+# Mean over the OOD pairs of each backbone, per logit-adjustment variant, and the share of
+# pairs whose unweighted accuracy is above chance. `oracle` uses the test labels.
+
+# %%
+summary = sr.summary(results, params)
+rows = []
+blocks = {**summary["backbones"], "mean_over_backbones": summary["mean_over_backbones"]}
+for backbone, block in blocks.items():
+    for variant, values in block["ood"].items():
+        rows.append({"backbone": backbone, "variant": variant,
+                     "macro_f1": values["macro_f1"],
+                     "unweighted_accuracy": values["unweighted_accuracy"],
+                     "accuracy": values["accuracy"],
+                     "share_above_chance_ua": values["share_above_chance_ua"]})  # fmt: skip
+ood_table = pd.DataFrame(rows)
+if ood_table.empty:
+    display(Markdown("No OOD pair: no cluster has two available corpora."))
+else:
+    display(ood_table.pivot(index="backbone", columns="variant", values="macro_f1")
+            .reindex(index=[*backbones, "mean_over_backbones"]).round(3))  # fmt: skip
+    display(ood_table.pivot(index="backbone", columns="variant",
+                            values="share_above_chance_ua")
+            .reindex(index=[*backbones, "mean_over_backbones"]).round(2))  # fmt: skip
+
+# %% [markdown]
+# ### Every OOD pair (mean over backbones, variant `estimated`)
+
+# %%
+ood = results[(results["kind"] == "ood") & (results["variant"] == "estimated")]
+if not ood.empty:
+    pair_table = (
+        ood.groupby(["train", "test"], sort=False)[["macro_f1", "unweighted_accuracy",
+                                                    "chance_ua", "n"]]
+        .mean()
+        .round(3)
+    )  # fmt: skip
+    display(pair_table)
+
+# %% [markdown]
+# ## Outputs
+#
+# Train x test matrices per backbone x variant x metric (`artifacts/serevals/matrices/`, CSV and
+# one `matrices.json`) and `reports/metrics/serevals.json` (in-domain and OOD means per backbone).
+
+# %%
+matrix_dir = output_dir(params, "serevals", "matrices")
+all_matrices = sr.matrices(results, params)
+sr.write_matrices(all_matrices, matrix_dir)
+metrics_path = project_root() / "reports" / "metrics" / "serevals.json"
+metrics_path.parent.mkdir(parents=True, exist_ok=True)
+metrics_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+display(Markdown(f"Wrote {len(list(matrix_dir.rglob('*.csv')))} matrices and "
+                 f"`{metrics_path.relative_to(project_root())}`."))  # fmt: skip
+
+# %%
+mean = summary["mean_over_backbones"]
+est = mean["ood"].get("estimated", {})
+text = (
+    f"SER-Evals probes, {len(backbones)} backbones x {len(corpora)} corpora"
+    + (" (synthetic data)" if synthetic else "")
+    + f": in-domain macro-F1 {mean['in_domain']['macro_f1']:.3f} on average ("
+    + ", ".join(split_labels)
+    + ")"
+    + (
+        f"; OOD macro-F1 {est['macro_f1']:.3f} with the estimated prior over "
+        f"{len(pairs)} pairs, {est['share_above_chance_ua']:.0%} of pair x backbone scores above "
+        "chance"
+        if est
+        else "; no OOD pair"
+    )
+    + "."
+)
+publish_summary(text)

@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · SER-Evals figures
+#
+# The figures of SER-Evals drawn from the train x test matrices of `05_ser_evals` (rows: the
+# corpus a probe was trained on; columns: the corpus it was scored on; diagonal: in-domain;
+# off-diagonal: out-of-domain within a cluster; blank: not evaluated):
+#
+# - **Figure 2**: mean OOD score per training corpus (row means without the diagonal), per backbone
+#   and averaged over backbones;
+# - **Figure 3**: mean score per test corpus when not trained on it (column means without the
+#   diagonal);
+# - train x test heatmaps with the diagonal and off-diagonal means;
+# - backbones ranked in-domain, beside their OOD score;
+# - the effect of each logit-adjustment variant on the mean OOD score.
+#
+# The metric and the adjustment variant drawn are `serevals_figures.metric` and
+# `serevals_figures.variant`. With `serevals_figures.published_dir` set, the same figures are also
+# drawn from results tables in the SER-Evals repository's CSV shape, so results from elsewhere can
+# be compared. Every figure is saved as PNG and SVG under `reports/figures/serevals/`.
+
+# %% tags=["parameters"]
+common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+serevals = None
+serevals_figures = None
+
+# %%
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from selm_lib import serevals_figures as sf
+from selm_lib.curate import is_synthetic
+from selm_lib.params import corpus_root, load_params, project_root, resolve_path, resolve_sections
+from selm_lib.report import publish_summary
+from selm_lib.serevals import VARIANTS
+
+os.chdir(project_root())
+common, serevals, serevals_figures = resolve_sections(
+    "serevals_figures", common=common, serevals=serevals, serevals_figures=serevals_figures
+)
+params = load_params()
+params.update(common=common, serevals=serevals, serevals_figures=serevals_figures)
+metric, variant = serevals_figures["metric"], serevals_figures["variant"]
+label = metric.replace("_", " ")
+backbones, corpora = list(serevals["backbones"]), list(serevals["corpora"])
+matrix_dir = resolve_path(common["output_root"]) / "serevals" / "matrices"
+figure_dir = Path("reports/figures/serevals")
+saved = []
+
+
+def load(backbone: str, which: str, name: str = metric) -> pd.DataFrame:
+    path = matrix_dir / backbone / which / f"{name}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run dvc repro serevals")
+    return pd.read_csv(path, index_col=0).reindex(index=corpora, columns=corpora)
+
+
+def show(fig: plt.Figure, name: str) -> None:
+    display(fig)
+    saved.extend(sf.save_figure(fig, figure_dir, name))
+
+
+matrices = {b: load(b, variant) for b in backbones}
+synthetic = [c for c in corpora if is_synthetic(corpus_root(params, c))]
+if synthetic:
+    display(
+        Markdown(
+            "> **Synthetic data.** The matrices come from the embedded synthetic corpora and tiny "
+            "random backbones: the figures show what the protocol measures, not the paper's "
+            "findings."
+        )
+    )
+oracle_note = " (an oracle: it reads the test labels)." if variant == "oracle" else "."
+display(Markdown(f"Metric: **{label}**; OOD cells use the **{variant}** adjustment{oracle_note}"))
+
+# %% [markdown]
+# ## Figure 2: mean OOD score per training corpus
+
+# %%
+fig2_table = sf.means_table(matrices, 0)
+if fig2_table.empty:
+    display(Markdown("No corpus has an OOD partner, so Figures 2 and 3 are empty."))
+else:
+    show(sf.figure2(matrices, ylabel=label), "figure2")
+    best = fig2_table[sf.AVERAGE].idxmax()
+    worst = fig2_table[sf.AVERAGE].idxmin()
+    display(
+        Markdown(
+            f"Averaged over backbones, probes trained on **{best}** transfer best "
+            f"({fig2_table[sf.AVERAGE].max():.3f} mean OOD {label}) and those trained on "
+            f"**{worst}** worst ({fig2_table[sf.AVERAGE].min():.3f})."
+        )
+    )
+
+# %% [markdown]
+# ## Figure 3: mean score per test corpus when not trained on it
+
+# %%
+fig3_table = sf.means_table(matrices, 1)
+if not fig3_table.empty:
+    show(sf.figure3(matrices, ylabel=label), "figure3")
+    display(
+        Markdown(
+            f"**{fig3_table[sf.AVERAGE].idxmax()}** is the easiest corpus to score without "
+            f"training on it ({fig3_table[sf.AVERAGE].max():.3f}), "
+            f"**{fig3_table[sf.AVERAGE].idxmin()}** the hardest "
+            f"({fig3_table[sf.AVERAGE].min():.3f})."
+        )
+    )
+
+# %% [markdown]
+# ## Train x test heatmaps
+#
+# The averaged matrix (mean over backbones) first, then one per backbone. Red outlines mark the
+# diagonal (in-domain).
+
+# %%
+average = sf.mean_matrix(matrices)
+means = sf.diagonal_vs_off(average)
+show(
+    sf.heatmap(average, f"mean over backbones: {label}, {variant} (diagonal "
+               f"{means['in_domain_mean']:.2f}, off-diagonal {means['ood_mean']:.2f})"),
+    "heatmap_average",
+)  # fmt: skip
+rows = []
+for backbone, table in matrices.items():
+    m = sf.diagonal_vs_off(table)
+    rows.append({"backbone": backbone, "in_domain": m["in_domain_mean"], "ood": m["ood_mean"]})
+    show(
+        sf.heatmap(
+            table,
+            f"{backbone}: {label}, {variant} (diagonal {m['in_domain_mean']:.2f}, "
+            f"off-diagonal {m['ood_mean']:.2f})",
+        ),
+        f"heatmap_{backbone}",
+    )
+ranking = pd.DataFrame(rows).set_index("backbone")
+display(
+    Markdown(
+        f"Averaged over backbones the diagonal (in-domain) mean is {means['in_domain_mean']:.3f} "
+        f"and the off-diagonal (OOD) mean {means['ood_mean']:.3f}: "
+        + (
+            "the probes lose most of their score across corpora."
+            if means["ood_mean"] < means["in_domain_mean"]
+            else "the OOD cells are not below the in-domain ones."
+        )  # fmt: skip
+    )
+)
+
+# %% [markdown]
+# ## Backbone ranking: in-domain vs OOD
+
+# %%
+show(sf.ranking_figure(ranking, ylabel=label), "ranking")
+in_order = list(ranking.sort_values("in_domain", ascending=False).index)
+ood_order = list(ranking.sort_values("ood", ascending=False).index)
+display(ranking.round(3))
+display(
+    Markdown(
+        f"In-domain ranking: {' > '.join(in_order)}. OOD ranking: {' > '.join(ood_order)}. "
+        + (
+            "The two rankings agree."
+            if in_order == ood_order
+            else "The rankings differ: the best in-domain backbone is not the best across corpora."
+        )  # fmt: skip
+    )
+)
+
+# %% [markdown]
+# ## Effect of logit adjustment
+#
+# Mean OOD score per backbone under each variant (`oracle` reads the test labels; `estimated`
+# estimates the test prior from unlabelled predictions).
+
+# %%
+effect = pd.DataFrame(
+    {v: {b: sf.diagonal_vs_off(load(b, v))["ood_mean"] for b in backbones} for v in VARIANTS}
+)
+effect.loc[sf.AVERAGE] = effect.mean(axis=0)
+show(sf.variant_figure(effect, ylabel=f"mean OOD {label}"), "logit_adjustment")
+display(effect.round(3))
+gain = effect.loc[sf.AVERAGE] - effect.loc[sf.AVERAGE, "none"]
+display(
+    Markdown(
+        "Change of the mean OOD score against no adjustment, averaged over backbones: "
+        + ", ".join(f"{v} {gain[v]:+.3f}" for v in VARIANTS if v != "none")
+        + "."
+    )
+)
+
+# %% [markdown]
+# ## Published results (optional)
+#
+# With `serevals_figures.published_dir` pointing at a folder of results tables in the SER-Evals
+# repository's shape (one folder per metric, one `<backbone>.csv` per backbone, training corpora
+# as rows and test corpora as columns), the same figures are drawn from them.
+
+# %%
+published_dir = serevals_figures["published_dir"]
+if not published_dir:
+    display(Markdown("`serevals_figures.published_dir` is empty: no published table drawn."))
+else:
+    folder = resolve_path(published_dir) / serevals_figures["published_metric"]
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} is not a folder: set params.yaml 'serevals_figures.published_dir' to the "
+            "folder holding the metric folders and 'serevals_figures.published_metric' to one "
+            "of them"
+        )
+    published = sf.read_published_matrices(folder)
+    if not published:
+        raise FileNotFoundError(f"{folder} holds no *.csv (serevals_figures.published_metric)")
+    show(
+        sf.figure2(
+            published,
+            title="Published: mean OOD score per training corpus",
+            ylabel=serevals_figures["published_metric"],
+        ),
+        "published_figure2",
+    )
+    show(
+        sf.figure3(
+            published,
+            title="Published: mean score per test corpus",
+            ylabel=serevals_figures["published_metric"],
+        ),
+        "published_figure3",
+    )
+    published_means = pd.DataFrame({b: sf.diagonal_vs_off(m) for b, m in published.items()}).T
+    display(published_means.round(3))
+
+# %%
+display(Markdown("Saved: " + ", ".join(f"`{p}`" for p in saved)))
+publish_summary(
+    f"SER-Evals figures ({label}, {variant} adjustment"
+    + (", synthetic data" if synthetic else "")
+    + f"): diagonal mean {means['in_domain_mean']:.3f} vs off-diagonal {means['ood_mean']:.3f} "
+    f"over {len(backbones)} backbones; best in-domain {in_order[0]}, best OOD {ood_order[0]}."
+)

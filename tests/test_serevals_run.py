@@ -1,0 +1,213 @@
+"""SER-Evals stage logic: clusters, in-domain splits, scoring, the per-backbone run, matrices."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selm_lib import serevals_run as sr
+from selm_lib.serevals import VARIANTS
+
+CORPUS_ROWS, LOAD_FRAMES, READ_RESULTS = sr.corpus_rows, sr.load_frames, sr.read_results
+CLUSTERS = {"a": ["c1", "c2", "missing"], "b": ["c3", "c4"], "c": ["c1", "c2"]}
+
+
+def test_cluster_pairs_within_clusters_only_and_once():
+    pairs = sr.cluster_pairs(CLUSTERS, ["c1", "c2", "c3", "solo"])
+    assert [(t, s) for _, t, s in pairs] == [("c1", "c2"), ("c2", "c1")]
+    assert {c for c, _, _ in pairs} == {"a"}  # first cluster that holds the pair
+    assert sr.unavailable_members(CLUSTERS, ["c1", "c2", "c3"]) == {
+        "a": ["missing"],
+        "b": ["c4"],
+    }
+
+
+def frame(speakers: int, per_speaker: int, corpus: str = "x") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "corpus": corpus,
+            "utterance_id": [f"{s}_{i:03d}" for s in range(speakers) for i in range(per_speaker)],
+            "speaker": [f"spk{s}" for s in range(speakers) for _ in range(per_speaker)],
+        }
+    )
+
+
+def test_speaker_split_is_disjoint_deterministic_and_labelled():
+    rows = frame(10, 6)
+    test, label = sr.in_domain_split(rows, "x", "speaker", 0.2, seed=3)
+    assert label == sr.SPEAKER_DISJOINT
+    assert set(rows["speaker"][test]).isdisjoint(rows["speaker"][~test])
+    assert rows["speaker"][test].nunique() == 2
+    again, _ = sr.in_domain_split(rows, "x", "speaker", 0.2, seed=3)
+    assert np.array_equal(test, again)
+
+
+def test_random_split_and_one_speaker_are_labelled_overlapping():
+    rows = frame(5, 20)
+    test, label = sr.in_domain_split(rows, "x", "random", 0.2, seed=0)
+    assert label == sr.SPEAKER_OVERLAPPING and test.sum() == 20
+    one = frame(1, 30)
+    test, label = sr.in_domain_split(one, "thorsten", "speaker", 0.2, seed=0)
+    assert label == sr.SPEAKER_OVERLAPPING and test.sum() == 6
+    with pytest.raises(sr.SerevalsError, match="serevals.corpora"):
+        sr.in_domain_split(frame(1, 1), "tiny", "speaker", 0.2, seed=0)
+
+
+def test_score_drops_other_and_counts_foreign_predictions_as_errors():
+    truth = ["anger", "anger", "sadness", "other", "sadness"]
+    pred = ["anger", "fear", "sadness", "anger", "sadness"]
+    out = sr.score(truth, pred, drop_other=True)
+    assert out["n"] == 4 and out["classes"] == 2
+    assert out["accuracy"] == pytest.approx(0.75)
+    assert out["unweighted_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    assert out["chance_ua"] == pytest.approx(0.5)
+    kept = sr.score(truth, pred, drop_other=False)
+    assert kept["n"] == 5 and kept["classes"] == 3
+
+
+# ----------------------------------------------------------------------------- a small project
+
+CLASSES_OF = {
+    "c1": ["anger", "happiness", "sadness", "neutral"],
+    "c2": ["anger", "happiness", "sadness", "neutral", "other"],
+    "c3": ["anger", "sadness", "neutral"],  # in no cluster with a partner: in-domain only
+    "c4": ["anger", "happiness", "neutral"],  # no sadness: an absent class when trained on
+}
+CENTRES = {c: np.random.default_rng(i).normal(0, 1, 6) for i, c in enumerate(
+    ["anger", "happiness", "sadness", "neutral", "other"])}  # fmt: skip
+
+
+def fake_params(tmp_path) -> dict:
+    return {
+        "common": {"seed": 34, "output_root": str(tmp_path / "artifacts")},
+        "features": {"backbones": {"b": {"source": "preset:logmel", "layer": "last"}}},
+        "serevals": {
+            "corpora": ["c1", "c2", "c3", "c4"],
+            "backbones": ["b"],
+            "clusters": {"main": ["c1", "c2", "c4"], "other": ["c3", "absent"]},
+            "split": "speaker",
+            "test_share": 0.25,
+            "max_seconds": 0.2,
+            "mask_absent": True,
+            "probe": {
+                "epochs": 12,
+                "batch_size": 16,
+                "learning_rate": 3e-3,
+                "weight_decay": 0.1,
+                "label_smoothing": 0.1,
+                "grad_clip": 0.5,
+                "warmup": 0.1,
+                "hidden": 32,
+                "dropout": 0.1,
+            },  # fmt: skip
+        },
+    }
+
+
+def fake_corpus(corpus: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(abs(hash(corpus)) % 1000)
+    shift = np.random.default_rng(len(corpus) + int(corpus[-1])).normal(0, 0.3, 6)
+    rows, frames = [], {}
+    for s in range(4):
+        for i, label in enumerate(CLASSES_OF[corpus] * 4):
+            uid = f"{corpus}_s{s}_{i:02d}"
+            rows.append({"corpus": corpus, "utterance_id": uid, "speaker": f"{corpus}s{s}",
+                         "serevals8": label})  # fmt: skip
+            n = int(rng.integers(8, 20))
+            frames[uid] = (CENTRES[label] + shift + rng.normal(0, 0.8, (n, 6))).astype(np.float32)
+    return pd.DataFrame(rows).sort_values("utterance_id").reset_index(drop=True), frames
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    data = {c: fake_corpus(c) for c in CLASSES_OF}
+    seen_lengths = []
+
+    def rows_of(params, corpus):
+        return data[corpus][0]
+
+    def frames_of(params, backbone, corpus, utterances):
+        limit = int(params["serevals"]["max_seconds"] * sr.FRAMES_PER_SECOND)
+        out = [data[corpus][1][u][:limit] for u in utterances]
+        seen_lengths.extend(len(f) for f in out)
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sr, "corpus_rows", rows_of)
+        patch.setattr(sr, "load_frames", frames_of)
+        params = fake_params(tmp_path_factory.mktemp("serevals"))
+        yield params, seen_lengths, sr.run_backbone(params, "b")
+
+
+def test_run_backbone_scores_in_domain_and_ood_pairs(project):
+    params, lengths, (results, predictions, meta) = project
+    assert max(lengths) <= 10  # truncated to max_seconds (0.2 s x 50 frames/s)
+    in_domain = results[results["kind"] == "in_domain"]
+    assert list(in_domain["train"]) == ["c1", "c2", "c3", "c4"]
+    assert set(in_domain["split"]) == {sr.SPEAKER_DISJOINT}
+    assert (in_domain["unweighted_accuracy"] > in_domain["chance_ua"]).all()
+    ood = results[results["kind"] == "ood"]
+    pairs = {(t, s) for t, s in zip(ood["train"], ood["test"], strict=True)}
+    assert pairs == {(a, b) for a in ("c1", "c2", "c4") for b in ("c1", "c2", "c4") if a != b}
+    assert len(ood) == 6 * len(VARIANTS)
+    # other items of c2 are dropped in OOD scoring, kept in-domain
+    c2_ood = ood[(ood["test"] == "c2")]
+    assert (c2_ood["n"] == 4 * 16).all()
+    assert "other" not in set(predictions[predictions["test"] != predictions["train"]].prediction)
+    # trained on c4 (no sadness): with the mask, sadness is never predicted
+    from_c4 = predictions[(predictions["train"] == "c4") & (predictions["test"] != "c4")]
+    assert "sadness" not in set(from_c4["prediction"])
+    assert meta["unavailable_cluster_members"] == {"other": ["absent"]}
+
+
+def test_run_backbone_is_deterministic(project):
+    params, _, (first, _, _) = project
+    second, _, _ = sr.run_backbone(params, "b")
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_paper_flag_gives_absent_classes_the_bonus(project):
+    params, _, _ = project
+    params = {**params, "serevals": {**params["serevals"], "mask_absent": False}}
+    _, predictions, _ = sr.run_backbone(params, "b")
+    chosen = predictions[(predictions["train"] == "c4") & (predictions["test"] == "c1")
+                         & (predictions["variant"] == "train_prior")]  # fmt: skip
+    # every prediction is a class c4 never had (the collapse of the paper's MESD rows)
+    assert set(chosen["prediction"]).isdisjoint(CLASSES_OF["c4"])
+
+
+def test_matrices_and_summary(project, tmp_path):
+    params, _, (results, _, _) = project
+    table = sr.matrix(results, "b", "macro_f1", "estimated", params["serevals"]["corpora"])
+    assert list(table.index) == list(table.columns) == ["c1", "c2", "c3", "c4"]
+    assert np.isnan(table.loc["c3", "c1"]) and np.isnan(table.loc["c1", "c3"])
+    diag = results[results["kind"] == "in_domain"].set_index("train")["macro_f1"]
+    assert table.loc["c3", "c3"] == pytest.approx(diag["c3"])
+    row = results[(results.train == "c1") & (results.test == "c2")
+                  & (results.variant == "estimated")]  # fmt: skip
+    assert table.loc["c1", "c2"] == pytest.approx(float(row["macro_f1"].iloc[0]))
+    all_m = sr.matrices(results, params)
+    sr.write_matrices(all_m, tmp_path / "m")
+    assert (tmp_path / "m" / "b" / "oracle" / "accuracy.csv").is_file()
+    nested = json.loads((tmp_path / "m" / "matrices.json").read_text())
+    assert nested["b"]["estimated"]["macro_f1"]["c3"]["c1"] is None
+    summary = sr.summary(results, params)
+    block = summary["backbones"]["b"]
+    assert block["in_domain"]["corpora"] == 4
+    assert block["in_domain"]["macro_f1"] == pytest.approx(diag.mean(), abs=1e-6)
+    assert block["ood"]["none"]["pairs"] == 6
+    assert 0 <= block["ood"]["estimated"]["share_above_chance_ua"] <= 1
+
+
+def test_missing_inputs_name_the_params_key(tmp_path):
+    params = fake_params(tmp_path)
+    # the unpatched functions (the module fixture patches the loaders while it is alive)
+    with pytest.raises(sr.SerevalsError, match="curate.corpora"):
+        CORPUS_ROWS(params, "c1")
+    with pytest.raises(sr.SerevalsError, match="features.backbones.b.corpora"):
+        LOAD_FRAMES(params, "b", "c1", ["u"])
+    with pytest.raises(sr.SerevalsError, match="serevals_probe"):
+        READ_RESULTS(params)
