@@ -154,6 +154,7 @@ SCHEMA: dict[str, Any] = {
         "split": OneOf(("speaker", "random")),
         "test_share": NUMBER,
         "max_seconds": NUMBER,
+        "normalize": OneOf(("corpus", "none")),
         "mask_absent": bool,
         "probe": {
             "epochs": int,

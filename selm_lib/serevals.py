@@ -132,12 +132,13 @@ def train_probe(
         pct_start=config.warmup,
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    target = torch.from_numpy(labels)
+    target = torch.tensor(labels)
+    collated = [_collate(frames, index) for index in batches]  # padded once, reused every epoch
     head.train()
     for _ in range(config.epochs):
         for b in rng.permutation(len(batches)):
             index = batches[b]
-            x, mask = _collate(frames, index)
+            x, mask = collated[b]
             loss = loss_fn(head(x, mask), target[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

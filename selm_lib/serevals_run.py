@@ -7,9 +7,15 @@ For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
    speaker-disjoint by default; ``random`` is the paper's 80/20 over utterances, labelled
    ``speaker_overlapping`` in every output (so is a one-speaker corpus such as Thorsten, which
    cannot be split by speaker);
-2. trains the frame-MLP probe (:func:`selm_lib.serevals.train_probe`) on the training part, on
+2. standardises every corpus's frame features with that corpus's own statistics (mean and
+   standard deviation per dimension over all its usable clips; no labels) when
+   ``serevals.normalize`` is ``corpus`` (the default; ``none`` is the paper's protocol). A
+   frozen encoder's features carry a large corpus/channel offset, which this removes; it is
+   transductive for an OOD test corpus (its unlabelled audio statistics are used), and every
+   output names the setting;
+3. trains the frame-MLP probe (:func:`selm_lib.serevals.train_probe`) on the training part, on
    cached frame features truncated to ``serevals.max_seconds``;
-3. scores it in-domain (plain argmax over the 8 classes, ``other`` kept: it is a class of that
+4. scores it in-domain (plain argmax over the 8 classes, ``other`` kept: it is a class of that
    corpus) and on every other corpus of its cluster (``serevals.clusters``), whole, under the four
    logit-adjustment variants (none, train_prior, oracle, estimated) with ``other`` masked and its
    items dropped, as in the paper.
@@ -152,6 +158,17 @@ def probe_config(serevals: dict[str, Any], seed: int) -> ProbeConfig:
     )
 
 
+def standardize(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Frames of one corpus z-scored per dimension with the statistics of all its frames."""
+    if not frames:
+        return frames
+    stacked = np.concatenate(frames).astype(np.float64)
+    mean = stacked.mean(axis=0)
+    std = stacked.std(axis=0)
+    std = np.where(std > 1e-6, std, 1.0)  # a constant dimension stays constant (zero)
+    return [((f - mean) / std).astype(np.float32) for f in frames]
+
+
 # ----------------------------------------------------------------------------- data
 
 
@@ -231,6 +248,8 @@ def run_backbone(params: dict[str, Any], backbone: str,
         start = time.perf_counter()
         rows = corpus_rows(params, corpus)
         frames = load_frames(params, backbone, corpus, list(rows["utterance_id"]))
+        if serevals["normalize"] == "corpus":
+            frames = standardize(frames)
         test, split_of[corpus] = in_domain_split(
             rows, corpus, serevals["split"], serevals["test_share"], seed
         )
@@ -387,6 +406,7 @@ def summary(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
             "estimated": "test prior estimated by EM from unlabelled test predictions",
         },
         "mask_absent": params["serevals"]["mask_absent"],
+        "normalize": params["serevals"]["normalize"],
         "backbones": {
             b: block(results[results["backbone"] == b]) for b in params["serevals"]["backbones"]
         },

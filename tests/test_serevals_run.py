@@ -91,6 +91,7 @@ def fake_params(tmp_path) -> dict:
             "split": "speaker",
             "test_share": 0.25,
             "max_seconds": 0.2,
+            "normalize": "corpus",
             "mask_absent": True,
             "probe": {
                 "epochs": 12,
@@ -211,3 +212,16 @@ def test_missing_inputs_name_the_params_key(tmp_path):
         LOAD_FRAMES(params, "b", "c1", ["u"])
     with pytest.raises(sr.SerevalsError, match="serevals_probe"):
         READ_RESULTS(params)
+
+
+def test_standardize_uses_the_corpus_statistics_only():
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(5.0, 3.0, (n, 4)).astype(np.float32) for n in (7, 12, 30)]
+    frames[0][:, 3] = frames[1][:, 3] = frames[2][:, 3] = 2.0  # a constant dimension
+    out = sr.standardize(frames)
+    stacked = np.concatenate(out)
+    np.testing.assert_allclose(stacked[:, :3].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(stacked[:, :3].std(axis=0), 1.0, atol=1e-4)
+    assert np.all(stacked[:, 3] == 0.0)
+    assert [f.shape for f in out] == [f.shape for f in frames]
+    assert sr.standardize([]) == []
