@@ -5,7 +5,7 @@ on features that are already cached.
 
 Run it in the project after ``dvc repro features`` (or a full ``make repro``): it reads
 ``artifacts/manifests`` and ``artifacts/features`` and runs, for each backbone of
-``serevals.backbones``, exactly what the ``serevals_probe`` stage item runs
+``serevals_sweep.backbones``, exactly what the ``serevals_probe`` stage item runs
 (:func:`selm_lib.serevals_run.run_backbone`: one probe trained per corpus on length-grouped
 batches of cached frames, in-domain scoring, OOD scoring of every cluster pair under four logit
 adjustments), each in its own process so that its peak memory is its own. Nothing is written to
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     serevals = params["serevals"]
     rows = {}
     total_start = time.perf_counter()
-    for backbone in serevals["backbones"]:
+    for backbone in params["serevals_sweep"]["backbones"]:
         done = subprocess.run(
             [sys.executable, "-c", CHILD, backbone],
             capture_output=True, text=True, check=False, cwd=PROJECT,

@@ -14,10 +14,10 @@
 # # 05 · SER-Evals: backbone probes in-domain and across corpora
 #
 # The SER-Evals protocol (Osman, Kaplan & Nadeem 2024), re-implemented from its description: for
-# every backbone of `serevals.backbones` and every corpus of `serevals.corpora`, a frame-MLP probe
-# (Linear(D, 512), LayerNorm, GELU, dropout 0.1, Linear(512, 8); logits averaged over frames;
-# label smoothing 0.1, AdamW with weight decay 0.1, one-cycle schedule, gradient clip 0.5, last
-# epoch kept) is trained on frozen, cached frame features of the corpus's training part. It is
+# every backbone of `serevals_sweep.backbones` and every corpus of `serevals.corpora`, a
+# frame-MLP probe (Linear(D, 512), LayerNorm, GELU, dropout 0.1, Linear(512, 8); logits averaged
+# over frames; label smoothing 0.1, AdamW with weight decay 0.1, one-cycle schedule, gradient clip
+# 0.5, last epoch kept) is trained on frozen, cached frame features of the corpus's training part. It is
 # scored in-domain on the held-out part (the diagonal of the train x test matrix) and, whole, on
 # every other corpus of its cluster (off-diagonal cells), under four logit adjustments:
 #
@@ -41,6 +41,7 @@
 
 # %% tags=["parameters"]
 common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+serevals_sweep = None
 serevals = None
 
 # %%
@@ -56,10 +57,12 @@ from selm_lib.params import corpus_root, load_params, output_dir, project_root, 
 from selm_lib.report import publish_summary
 
 os.chdir(project_root())
-common, serevals = resolve_sections("serevals", common=common, serevals=serevals)
+common, serevals_sweep, serevals = resolve_sections(
+    "serevals", common=common, serevals_sweep=serevals_sweep, serevals=serevals
+)
 params = load_params()
-params.update(common=common, serevals=serevals)
-corpora, backbones = list(serevals["corpora"]), list(serevals["backbones"])
+params.update(common=common, serevals_sweep=serevals_sweep, serevals=serevals)
+corpora, backbones = list(serevals["corpora"]), list(serevals_sweep["backbones"])
 
 # %%
 synthetic = [c for c in corpora if is_synthetic(corpus_root(params, c))]

@@ -32,6 +32,7 @@
 
 # %% tags=["parameters"]
 common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+serevals_sweep = None
 serevals = None
 serevals_figures = None
 
@@ -50,14 +51,23 @@ from selm_lib.report import publish_summary
 from selm_lib.serevals import VARIANTS
 
 os.chdir(project_root())
-common, serevals, serevals_figures = resolve_sections(
-    "serevals_figures", common=common, serevals=serevals, serevals_figures=serevals_figures
+common, serevals_sweep, serevals, serevals_figures = resolve_sections(
+    "serevals_figures",
+    common=common,
+    serevals_sweep=serevals_sweep,
+    serevals=serevals,
+    serevals_figures=serevals_figures,
 )
 params = load_params()
-params.update(common=common, serevals=serevals, serevals_figures=serevals_figures)
+params.update(
+    common=common,
+    serevals_sweep=serevals_sweep,
+    serevals=serevals,
+    serevals_figures=serevals_figures,
+)
 metric, variant = serevals_figures["metric"], serevals_figures["variant"]
 label = metric.replace("_", " ")
-backbones, corpora = list(serevals["backbones"]), list(serevals["corpora"])
+backbones, corpora = list(serevals_sweep["backbones"]), list(serevals["corpora"])
 matrix_dir = resolve_path(common["output_root"]) / "serevals" / "matrices"
 figure_dir = Path("reports/figures/serevals")
 saved = []

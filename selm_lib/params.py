@@ -149,7 +149,6 @@ SCHEMA: dict[str, Any] = {
     },
     "serevals": {
         "corpora": ListOf(str),
-        "backbones": ListOf(str),
         "clusters": MapOf(ListOf(str)),
         "split": OneOf(("speaker", "random")),
         "test_share": NUMBER,
@@ -168,6 +167,7 @@ SCHEMA: dict[str, Any] = {
             "dropout": NUMBER,
         },
     },
+    "serevals_sweep": {"backbones": ListOf(str)},
     "serevals_figures": {
         "metric": OneOf(("macro_f1", "unweighted_accuracy", "accuracy", "weighted_f1")),
         "variant": OneOf(("none", "train_prior", "oracle", "estimated")),
@@ -187,8 +187,8 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "fewshot_item": ("common", "features", "selm", "curate", "eval_ood", "fewshot"),
     "fewshot": ("common", "curate", "fewshot_sweep", "fewshot"),
     "serevals_probe": ("common", "features", "serevals"),
-    "serevals": ("common", "serevals"),
-    "serevals_figures": ("common", "serevals", "serevals_figures"),
+    "serevals": ("common", "serevals_sweep", "serevals"),
+    "serevals_figures": ("common", "serevals_sweep", "serevals", "serevals_figures"),
     "index": ("index",),
 }
 
@@ -367,15 +367,16 @@ def _check_feature_corpora(params: dict[str, Any], source: str) -> None:
                 f"{source}: 'serevals.corpora' lists '{corpus}', which is not a 'curate.corpora' "
                 "entry; add it there (with its root) or remove it from serevals.corpora"
             )
-    for backbone in serevals["backbones"]:
+    backbone_list = params["serevals_sweep"]["backbones"]
+    for backbone in backbone_list:
         if backbone not in backbones:
             raise ParamsError(
-                f"{source}: 'serevals.backbones' lists '{backbone}', which is not a "
+                f"{source}: 'serevals_sweep.backbones' lists '{backbone}', which is not a "
                 "'features.backbones' entry (known: " + ", ".join(backbones) + ")"
             )
         need(backbone, serevals["corpora"], "serevals.corpora")
-    if len(set(serevals["backbones"])) != len(serevals["backbones"]):
-        raise ParamsError(f"{source}: 'serevals.backbones' lists a backbone twice")
+    if len(set(backbone_list)) != len(backbone_list):
+        raise ParamsError(f"{source}: 'serevals_sweep.backbones' lists a backbone twice")
     if not 0 < serevals["test_share"] < 1:
         raise ParamsError(f"{source}: 'serevals.test_share' must be a share in (0, 1)")
     if serevals["max_seconds"] <= 0:

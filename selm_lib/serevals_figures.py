@@ -67,7 +67,8 @@ def means_table(matrices: Mapping[str, pd.DataFrame], which: int) -> pd.DataFram
 def _grouped_bars(table: pd.DataFrame, title: str, ylabel: str) -> plt.Figure:
     n_groups, n_series = table.shape
     width = 0.8 / max(n_series, 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * n_groups * max(n_series, 1) * 0.35 + 3), 4))
+    width_in = min(16.0, max(6.0, 0.22 * n_groups * max(n_series, 1) + 3))  # capped: many series
+    fig, ax = plt.subplots(figsize=(width_in, 4.5))
     x = np.arange(n_groups)
     for j, column in enumerate(table.columns):
         offset = (j - (n_series - 1) / 2) * width

@@ -199,8 +199,8 @@ def load_frames(params: dict[str, Any], backbone: str, corpus: str,
     folder = store_folder(root, backbone, spec["layer"], corpus)
     if not (folder / "meta.json").is_file():
         raise SerevalsError(
-            f"no cached features for backbone '{backbone}' (params.yaml 'serevals.backbones') "
-            f"and corpus '{corpus}' in {folder}: add '{corpus}' to "
+            f"no cached features for backbone '{backbone}' (params.yaml "
+            f"'serevals_sweep.backbones') and corpus '{corpus}' in {folder}: add '{corpus}' to "
             f"'features.backbones.{backbone}.corpora' and run dvc repro features"
         )
     max_frames = max(1, int(params["serevals"]["max_seconds"] * FRAMES_PER_SECOND))
@@ -310,9 +310,9 @@ def write_backbone(params: dict[str, Any], backbone: str, results: pd.DataFrame,
 
 
 def read_results(params: dict[str, Any]) -> pd.DataFrame:
-    """Every backbone item's results.csv, in ``serevals.backbones`` order."""
+    """Every backbone item's results.csv, in ``serevals_sweep.backbones`` order."""
     frames = []
-    for backbone in params["serevals"]["backbones"]:
+    for backbone in params["serevals_sweep"]["backbones"]:
         path = probe_folder(params, backbone) / "results.csv"
         if not path.is_file():
             raise SerevalsError(f"{path} is missing: run dvc repro serevals_probe")
@@ -344,7 +344,7 @@ def matrices(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
             }  # fmt: skip
             for variant in VARIANTS
         }
-        for backbone in params["serevals"]["backbones"]
+        for backbone in params["serevals_sweep"]["backbones"]
     }
 
 
@@ -408,7 +408,8 @@ def summary(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
         "mask_absent": params["serevals"]["mask_absent"],
         "normalize": params["serevals"]["normalize"],
         "backbones": {
-            b: block(results[results["backbone"] == b]) for b in params["serevals"]["backbones"]
+            b: block(results[results["backbone"] == b])
+            for b in params["serevals_sweep"]["backbones"]
         },
         "mean_over_backbones": block(results),
     }
@@ -425,15 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     probe = commands.add_parser("probe", help="train and score every probe of one backbone")
-    probe.add_argument("--backbone", required=True, help="a serevals.backbones entry")
+    probe.add_argument("--backbone", required=True, help="a serevals_sweep.backbones entry")
     probe.add_argument("--params", default=None)
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
-        if args.backbone not in params["serevals"]["backbones"]:
+        if args.backbone not in params["serevals_sweep"]["backbones"]:
             raise SerevalsError(
-                f"'{args.backbone}' is not listed in params.yaml 'serevals.backbones' "
-                f"({', '.join(params['serevals']['backbones'])})"
+                f"'{args.backbone}' is not listed in params.yaml 'serevals_sweep.backbones' "
+                f"({', '.join(params['serevals_sweep']['backbones'])})"
             )
         output_dir(params, "serevals", "probes")
         start = time.perf_counter()

@@ -141,8 +141,8 @@ def test_consumers_need_their_corpora_encoded(params):
 
 def test_serevals_cross_references(params):
     bad = copy.deepcopy(params)
-    bad["serevals"]["backbones"] = ["se_wavlm", "wavlm_large"]
-    with pytest.raises(ParamsError, match="'serevals.backbones' lists 'wavlm_large'"):
+    bad["serevals_sweep"]["backbones"] = ["se_wavlm", "wavlm_large"]
+    with pytest.raises(ParamsError, match="'serevals_sweep.backbones' lists 'wavlm_large'"):
         validate(bad)
     bad = copy.deepcopy(params)
     bad["serevals"]["corpora"] = [*bad["serevals"]["corpora"], "resd"]

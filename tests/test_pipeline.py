@@ -71,7 +71,7 @@ def project(tmp_path_factory) -> Path:
         "backbones",
         {k: v for k, v in backbones.items() if k in ("w2v_tiny", "se_wavlm", "se_logmel")},
     )
-    set_param(root, "serevals", "backbones", ["se_wavlm"])
+    set_param(root, "serevals_sweep", "backbones", ["se_wavlm"])
     set_param(root, "serevals", "probe.epochs", 3)
     sh(["git", "init", "-q"], root)
     sh([sys.executable, "-m", "dvc", "init", "-q"], root)
@@ -150,7 +150,7 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     assert ran(sixth) - {"index"} == {"fewshot_item@1-0", "fewshot"}, sixth
 
     # adding a SER-Evals backbone runs only its item (and the aggregate and figures)
-    set_param(project, "serevals", "backbones", ["se_wavlm", "se_logmel"])
+    set_param(project, "serevals_sweep", "backbones", ["se_wavlm", "se_logmel"])
     seventh = sh([sys.executable, "-m", "dvc", "repro"], project)
     assert ran(seventh) - {"index"} == {
         "serevals_probe@se_logmel", "serevals", "serevals_figures"}, seventh  # fmt: skip

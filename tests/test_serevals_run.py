@@ -84,9 +84,9 @@ def fake_params(tmp_path) -> dict:
     return {
         "common": {"seed": 34, "output_root": str(tmp_path / "artifacts")},
         "features": {"backbones": {"b": {"source": "preset:logmel", "layer": "last"}}},
+        "serevals_sweep": {"backbones": ["b"]},
         "serevals": {
             "corpora": ["c1", "c2", "c3", "c4"],
-            "backbones": ["b"],
             "clusters": {"main": ["c1", "c2", "c4"], "other": ["c3", "absent"]},
             "split": "speaker",
             "test_share": 0.25,
@@ -225,3 +225,12 @@ def test_standardize_uses_the_corpus_statistics_only():
     assert np.all(stacked[:, 3] == 0.0)
     assert [f.shape for f in out] == [f.shape for f in frames]
     assert sr.standardize([]) == []
+
+
+def test_random_split_is_labelled_in_every_output(project):
+    params, _, _ = project
+    params = {**params, "serevals": {**params["serevals"], "split": "random"}}
+    results, _, meta = sr.run_backbone(params, "b")
+    assert set(results["split"]) == {sr.SPEAKER_OVERLAPPING}
+    assert set(meta["split"].values()) == {sr.SPEAKER_OVERLAPPING}
+    assert sr.summary(results, params)["split_labels"] == [sr.SPEAKER_OVERLAPPING]
