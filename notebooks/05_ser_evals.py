@@ -18,8 +18,8 @@
 # frame-MLP probe (Linear(D, 512), LayerNorm, GELU, dropout 0.1, Linear(512, 8); logits averaged
 # over frames; label smoothing 0.1, AdamW with weight decay 0.1, one-cycle schedule, gradient clip
 # 0.5, last epoch kept) is trained on frozen, cached frame features of the corpus's training part.
-# It is scored in-domain on the held-out part (the diagonal of the train x test matrix) and, whole, on
-# every other corpus of its cluster (off-diagonal cells), under four logit adjustments:
+# It is scored in-domain on the held-out part (the diagonal of the train x test matrix) and,
+# whole, on every other corpus of its cluster (off-diagonal cells), under four logit adjustments:
 #
 # - `none`: raw logits;
 # - `train_prior`: the training prior removed;
