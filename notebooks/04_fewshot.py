@@ -18,10 +18,10 @@
 # corpus's speakers are split once into an adaptation pool and evaluation speakers, so support
 # examples never come from a speaker they are scored on, and every k and seed is scored on the
 # same evaluation speakers. k = 0 is the unadapted model (its predictions on these speakers equal
-# the OOD stage's). Methods: `selm_mappers` (audio projection and mappers tuned, GPT-2 frozen),
-# `selm_full` (mappers and GPT-2 tuned), `classifier_baseline` (the OOD stage's classifier
-# fine-tuned). Both SELM variants are scored by class scoring. Curves show the mean over seeds
-# with a 95 % t-interval.
+# the OOD stage's). Methods: `selm_mappers` (the part in front of GPT-2 named by `fewshot.tune`
+# tuned, by default only the audio projection's input layer; GPT-2 frozen), `selm_full` (the same
+# and GPT-2 tuned), `classifier_baseline` (the OOD stage's classifier fine-tuned). Both SELM
+# variants are scored by class scoring. Curves show the mean over seeds with a 95 % t-interval.
 
 # %% tags=["parameters"]
 common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None

@@ -7,9 +7,19 @@ For each k in ``fewshot_sweep.k`` and seed in ``fewshot_sweep.seeds`` an item dr
 class from the pool (nested: the k=2 set is inside the k=4 set of the same seed), adapts, and
 scores the evaluation speakers:
 
-* ``selm_mappers``: the trained SELM with the audio projection and both mappers tuned, LM frozen;
-* ``selm_full``: mappers and language model tuned (the LM with its own, smaller learning rate);
+* ``selm_mappers``: the trained SELM with the part in front of the LM that ``fewshot.tune`` names
+  tuned, LM frozen. The default, ``input_layer``, tunes only the first linear layer of the audio
+  projection, the map from encoder features into the model. A new corpus differs from the
+  training ones first in its encoder features (channel, speakers), so re-fitting that map adapts
+  the input while the rest of the projection, the mappers and the LM keep what the training
+  corpora taught them; and with a few thousand weights (the mappers have a few hundred thousand)
+  it cannot fit the identity of the few support speakers as readily. ``projection`` and
+  ``mappers`` tune more (ablations; on the embedded default they overfit the support set);
+* ``selm_full``: the same plus the language model (with its own, much smaller learning rate);
 * ``classifier_baseline``: the OOD stage's classifier fine-tuned on the same examples.
+
+SELM adapts in eval mode (no dropout), as it is scored; scoring is class scoring, as in the OOD
+stage.
 
 k = 0 is the unadapted model: its predictions on the evaluation speakers equal the OOD stage's.
 Everything runs on cached features. ``python -m selm_lib.fewshot item --k K --seed S`` runs one
@@ -87,6 +97,23 @@ def support_set(pool: pd.DataFrame, corpus: str, classes: list[str], k: int, see
     return pd.concat(chosen), capped
 
 
+TUNABLE = ("input_layer", "projection", "mappers")
+
+
+def tuned_parameters(model: Any, tune: str) -> list[torch.nn.Parameter]:
+    """The parameters few-shot adaptation tunes in front of the LM (``fewshot.tune``):
+    ``input_layer`` = the audio projection's first linear layer (encoder features -> model),
+    ``projection`` = the whole audio projection, ``mappers`` = the projection and both mappers."""
+    modules = {
+        "input_layer": (model.audio_projection.linear1,),
+        "projection": (model.audio_projection,),
+        "mappers": (model.audio_projection, model.audio_mapper, model.text_mapper),
+    }
+    if tune not in modules:
+        raise FewshotError(f"params.yaml 'fewshot.tune' is '{tune}'; use one of {TUNABLE}")
+    return [p for module in modules[tune] for p in module.parameters()]
+
+
 def _adapt_selm(model: Any, tokenizer: Any, frames: list[np.ndarray], answers: list[str],
                 selm: dict[str, Any], fewshot: dict[str, Any], full: bool, seed: int,
                 device: torch.device) -> Any:  # fmt: skip
@@ -103,8 +130,7 @@ def _adapt_selm(model: Any, tokenizer: Any, frames: list[np.ndarray], answers: l
         list(answers),
     )
     model.requires_grad_(False)
-    groups = [{"params": [p for m in (model.audio_projection, model.audio_mapper, model.text_mapper)
-                          for p in m.parameters()], "lr": fewshot["learning_rate"]}]  # fmt: skip
+    groups = [{"params": tuned_parameters(model, fewshot["tune"]), "lr": fewshot["learning_rate"]}]
     if full:
         groups.append({"params": list(model.lm.parameters()), "lr": fewshot["lm_learning_rate"]})
     for group in groups:
@@ -112,7 +138,7 @@ def _adapt_selm(model: Any, tokenizer: Any, frames: list[np.ndarray], answers: l
             parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
     torch.manual_seed(seed)
-    model.train()
+    model.eval()  # no dropout: the tuned part sees the network it is scored with
     batch_size = fewshot["batch_size"]
     for step in range(fewshot["steps"]):
         order = np.random.default_rng([seed, step]).permutation(len(frames))[:batch_size]

@@ -142,6 +142,7 @@ SCHEMA: dict[str, Any] = {
         "methods": ListOf(OneOf(("selm_mappers", "selm_full", "classifier_baseline"))),
         "support_share": NUMBER,
         "cap_k": bool,
+        "tune": OneOf(("input_layer", "projection", "mappers")),
         "steps": int,
         "batch_size": int,
         "learning_rate": NUMBER,

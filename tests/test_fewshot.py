@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from selm_lib.fewshot import FewshotError, speaker_partition, support_set
+from selm_lib.fewshot import (
+    TUNABLE,
+    FewshotError,
+    _adapt_selm,
+    speaker_partition,
+    support_set,
+    tuned_parameters,
+)
+from selm_lib.params import SCHEMA
+from tests.test_model import AUDIO_DIM, make_tokenizer, tiny_model
 
 
 def rows(speakers: int = 6, per_class: int = 4, classes=("angry", "happy", "sad")) -> pd.DataFrame:
@@ -59,3 +70,58 @@ def test_k_above_smallest_class_is_an_error_or_capped():
     capped_rows, capped = support_set(pool, "toy", ["angry", "happy", "sad"], k=3, seed=0, cap=True)
     assert capped == {"sad": 2}
     assert capped_rows["eval_class"].value_counts().to_dict() == {"angry": 3, "happy": 3, "sad": 2}
+
+
+SELM_PARAMS = {"views": {"categorical": {"prompt": "emotion:", "answer": "{emotion}"}}}
+
+
+def fewshot_params(**overrides) -> dict:
+    values = {"tune": "input_layer", "steps": 3, "batch_size": 4, "learning_rate": 1e-2,
+              "lm_learning_rate": 1e-3}  # fmt: skip
+    return values | overrides
+
+
+def support_frames(n: int = 6) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.normal(size=(int(rng.integers(4, 9)), AUDIO_DIM)).astype(np.float32)
+            for _ in range(n)]  # fmt: skip
+
+
+def adapted_and_changed(full: bool, **overrides) -> tuple[torch.nn.Module, set[str]]:
+    model = tiny_model().eval()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    adapted = _adapt_selm(model, make_tokenizer(), support_frames(),
+                          ["angry", "happy", "sad"] * 2,
+                          SELM_PARAMS, fewshot_params(**overrides), full=full, seed=0,
+                          device=torch.device("cpu"))  # fmt: skip
+    for name, p in model.named_parameters():  # the unadapted model is never touched
+        assert torch.equal(p, before[name]), name
+    changed = {name for name, p in adapted.named_parameters()
+               if not torch.equal(p, before[name])}  # fmt: skip
+    return adapted, changed
+
+
+def test_tune_choices_match_the_schema():
+    assert SCHEMA["fewshot"]["tune"].choices == TUNABLE
+    with pytest.raises(FewshotError, match="fewshot.tune"):
+        tuned_parameters(tiny_model(), "everything")
+
+
+def test_input_layer_adaptation_tunes_only_the_first_projection_layer():
+    adapted, changed = adapted_and_changed(full=False)
+    assert changed == {"audio_projection.linear1.weight", "audio_projection.linear1.bias"}
+    assert not adapted.training  # scored in eval mode
+
+
+def test_full_adaptation_also_tunes_the_lm():
+    _, changed = adapted_and_changed(full=True)
+    assert {"audio_projection.linear1.weight", "audio_projection.linear1.bias"} <= changed
+    assert any(name.startswith("lm.") for name in changed)
+    assert not any(name.startswith(("audio_mapper.", "text_mapper.")) for name in changed)
+
+
+def test_mappers_adaptation_tunes_projection_and_mappers():
+    _, changed = adapted_and_changed(full=False, tune="mappers")
+    assert any(name.startswith("audio_mapper.") for name in changed)
+    assert any(name.startswith("audio_projection.linear2") for name in changed)
+    assert not any(name.startswith("lm.") for name in changed)
