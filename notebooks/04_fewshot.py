@@ -65,8 +65,8 @@ summary, table = fs.aggregate(params)
 display(
     Markdown(
         f"k = {fewshot_sweep['k']}, seeds = {fewshot_sweep['seeds']}, {fewshot['steps']} "
-        f"adaptation steps, adaptation pool = {fewshot['support_share']:.0%} of each corpus's "
-        "speakers."
+        f"SELM adaptation steps (tuned: {fewshot['tune']}), {fewshot['baseline_steps']} for the "
+        f"baseline, adaptation pool = {fewshot['support_share']:.0%} of each corpus's speakers."
     )
 )
 

@@ -16,7 +16,8 @@ scores the evaluation speakers:
   it cannot fit the identity of the few support speakers as readily. ``projection`` and
   ``mappers`` tune more (ablations; on the embedded default they overfit the support set);
 * ``selm_full``: the same plus the language model (with its own, much smaller learning rate);
-* ``classifier_baseline``: the OOD stage's classifier fine-tuned on the same examples.
+* ``classifier_baseline``: the OOD stage's classifier fine-tuned on the same examples (its own
+  ``fewshot.baseline_steps`` and ``fewshot.baseline_learning_rate``).
 
 SELM adapts in eval mode (no dropout), as it is scored; scoring is class scoring, as in the OOD
 stage.
@@ -166,10 +167,11 @@ def _adapt_baseline(baseline: PooledClassifier, train_classes: list[str], x: np.
             target_of[mapped] = index
     y = torch.tensor([target_of[c] for c in y_test_class], dtype=torch.long)
     tx = torch.from_numpy(x)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=fewshot["learning_rate"], weight_decay=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=fewshot["baseline_learning_rate"],
+                                  weight_decay=0)  # fmt: skip
     torch.manual_seed(seed)
     model.train()
-    for step in range(fewshot["steps"]):
+    for step in range(fewshot["baseline_steps"]):
         order = torch.from_numpy(
             np.random.default_rng([seed, step]).permutation(len(tx))[: fewshot["batch_size"]]
         )

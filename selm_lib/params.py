@@ -147,6 +147,8 @@ SCHEMA: dict[str, Any] = {
         "batch_size": int,
         "learning_rate": NUMBER,
         "lm_learning_rate": NUMBER,
+        "baseline_steps": int,
+        "baseline_learning_rate": NUMBER,
     },
     "serevals": {
         "corpora": ListOf(str),

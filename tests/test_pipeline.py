@@ -63,6 +63,7 @@ def project(tmp_path_factory) -> Path:
     set_param(root, "fewshot_sweep", "seeds", [0])
     set_param(root, "fewshot", "cap_k", True)  # smoke corpora have a handful of clips per class
     set_param(root, "fewshot", "steps", 3)
+    set_param(root, "fewshot", "baseline_steps", 3)
     # SER-Evals: two backbones (the others are the same code path), a few epochs
     backbones = yaml.safe_load((root / "params.yaml").read_text())["features"]["backbones"]
     set_param(
