@@ -96,7 +96,8 @@ def in_domain_split(rows: pd.DataFrame, corpus: str, mode: str, share: float,
                     seed: int) -> tuple[np.ndarray, str]:  # fmt: skip
     """(test mask over ``rows``, split label). ``speaker``: whole speakers go to the test part
     (at least one, never all); a corpus with one speaker falls back to ``random`` and is labelled
-    speaker-overlapping. ``random``: a share of utterances, speakers overlap."""
+    speaker-overlapping. ``random``: a share of utterances, speakers overlap. Clips whose
+    speaker is unknown (empty) count as one speaker."""
     if mode not in ("speaker", "random"):
         raise SerevalsError(f"params.yaml 'serevals.split' is {mode!r}; use speaker or random")
     n = len(rows)
