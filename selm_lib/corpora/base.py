@@ -108,6 +108,25 @@ def wav_files(folder: Path) -> Iterator[Path]:
             yield path
 
 
+def wav_or_container(
+    root: Path, container: str, keep: Callable[[Path], bool] | None = None
+) -> Iterator[tuple[Path, Path]]:
+    """``(wav path, source)`` per clip stem below ``root`` for corpora shipped in a container
+    format (``container``, e.g. ``".avi"``) whose audio is extracted to a wav beside it: the source
+    is the wav when it exists, else the container file (sorted; a container and its wav count
+    once). ``keep`` filters the files considered."""
+    found: dict[Path, Path] = {}
+    for path in sorted(root.rglob("*")):
+        suffix = path.suffix.lower()
+        if suffix not in (".wav", container) or path.is_dir() or (keep and not keep(path)):
+            continue
+        wav = path.with_suffix(".wav") if suffix == container else path
+        if suffix == ".wav" or wav not in found:
+            found[wav] = path
+    for wav in sorted(found):
+        yield wav, found[wav]
+
+
 def display_path(path: Path) -> str:
     """Relative to the working directory when below it (so manifests do not depend on where the
     project lives), else absolute."""

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, unparsed
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_or_container
 
 SUBJECT = re.compile(r"^subject\s*(\d+)$", re.IGNORECASE)
 SENTENCE = re.compile(r"^sentence\s*(\d+)$", re.IGNORECASE)
@@ -39,23 +39,8 @@ CODES = {
 LAYOUT_HINT = "not at subject <N>/<emotion>/[sentence <M>/]s<N>_<code>_<M>.avi"
 
 
-def clips(root: Path) -> Iterator[tuple[Path, Path]]:
-    """``(wav path, source)`` per clip stem: the source is the wav itself when it exists, else
-    the .avi (sorted; an .avi and its wav count once)."""
-    found: dict[Path, Path] = {}
-    for path in sorted(root.rglob("*")):
-        suffix = path.suffix.lower()
-        if suffix not in (".wav", ".avi") or path.is_dir():
-            continue
-        wav = path.with_suffix(".wav") if suffix == ".avi" else path
-        if suffix == ".wav" or wav not in found:
-            found[wav] = path
-    for wav in sorted(found):
-        yield wav, found[wav]
-
-
 def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
-    for wav, source in clips(root):
+    for wav, source in wav_or_container(root, ".avi"):
         parts = source.relative_to(root).parts
         index = next((i for i, part in enumerate(parts) if SUBJECT.match(part)), None)
         if index is None:

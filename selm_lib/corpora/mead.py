@@ -18,11 +18,11 @@ unpacks), medium for the exact folder spellings (from memory, unchecked).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from selm_lib.corpora.base import Item, Scanner, unparsed
+from selm_lib.corpora.base import Item, Scanner, unparsed, wav_or_container
 
 ACTOR = re.compile(r"^([MW])(\d{3})$")
 LEVEL = re.compile(r"^level_(\d+)$")
@@ -31,25 +31,12 @@ EMOTIONS = ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad",
 LAYOUT_HINT = "not at <actor>/audio/<emotion>/level_<n>/<NNN>.m4a"
 
 
-def clips(root: Path) -> Iterator[tuple[Path, Path]]:
-    """``(wav path, source)`` per stem below an ``audio`` folder: the wav when it exists, else the
-    m4a."""
-    found: dict[Path, Path] = {}
-    for path in sorted(root.rglob("*")):
-        suffix = path.suffix.lower()
-        if suffix not in (".wav", ".m4a") or path.is_dir():
-            continue
-        if "audio" not in path.relative_to(root).parts[:-1]:
-            continue
-        wav = path.with_suffix(".wav") if suffix == ".m4a" else path
-        if suffix == ".wav" or wav not in found:
-            found[wav] = path
-    for wav in sorted(found):
-        yield wav, found[wav]
+def _below_audio(root: Path) -> Callable[[Path], bool]:
+    return lambda path: "audio" in path.relative_to(root).parts[:-1]
 
 
 def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
-    for wav, source in clips(root):
+    for wav, source in wav_or_container(root, ".m4a", _below_audio(root)):
         parts = source.relative_to(root).parts
         audio = len(parts) - 1 - parts[::-1].index("audio")  # the last "audio" folder
         actor_match = ACTOR.match(parts[audio - 1]) if audio >= 1 else None
