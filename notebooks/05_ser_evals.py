@@ -175,11 +175,16 @@ if not ood_table.empty:
             + ", ".join(f"{v} {means.loc[v, 'macro_f1']:.3f}" for v in means.index)
             + ". The `estimated` prior comes from EM, which assumes that only the class "
             "proportions change between corpora and that the probe's posteriors are calibrated; "
-            "across corpora the features shift too, and where EM moves away from the mean "
-            "posterior it compounds the probe's errors, which is how it can end below no "
-            "adjustment."
+            "across corpora the features shift too, and EM can move the whole prior onto one or "
+            "two classes, after which nearly every clip is predicted as those classes. The share "
+            "of pairs where a single class takes every prediction is below."
         )
     )
+
+# %%
+if not ood_table.empty:
+    collapse = sr.single_class_share(params)
+    display(collapse.to_frame("share of OOD cells predicting a single class").round(3))
 
 # %% [markdown]
 # ### Every OOD pair (mean over backbones, no adjustment)
@@ -204,7 +209,12 @@ if not ood.empty:
 # %%
 matrix_dir = output_dir(params, "serevals", "matrices")
 all_matrices = sr.matrices(results, params)
-sr.write_matrices(all_matrices, matrix_dir)
+sr.write_matrices(
+    all_matrices,
+    matrix_dir,
+    about={"split_per_corpus": summary["split_per_corpus"], "normalize": serevals["normalize"],
+           "mask_absent": serevals["mask_absent"]},
+)  # fmt: skip
 metrics_path = project_root() / "reports" / "metrics" / "serevals.json"
 metrics_path.parent.mkdir(parents=True, exist_ok=True)
 metrics_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -165,6 +165,14 @@ def _adapt_baseline(baseline: PooledClassifier, train_classes: list[str], x: np.
         mapped = to_class.get(emotion)
         if mapped is not None and mapped not in target_of:
             target_of[mapped] = index
+    unknown = sorted(set(y_test_class) - set(target_of))
+    if unknown:
+        raise FewshotError(
+            f"few-shot baseline: test class(es) {', '.join(unknown)} map to no emotion the "
+            f"classifier was trained on ({', '.join(train_classes)}), so it cannot be fine-tuned "
+            "to them; with RAVDESS calm, set params.yaml 'curate.ravdess_calm' to neutral or "
+            "drop, or remove classifier_baseline from 'fewshot.methods'"
+        )
     y = torch.tensor([target_of[c] for c in y_test_class], dtype=torch.long)
     tx = torch.from_numpy(x)
     optimizer = torch.optim.AdamW(model.parameters(), lr=fewshot["baseline_learning_rate"],

@@ -371,6 +371,8 @@ def _check_feature_corpora(params: dict[str, Any], source: str) -> None:
                 "entry; add it there (with its root) or remove it from serevals.corpora"
             )
     backbone_list = params["serevals_sweep"]["backbones"]
+    if len(set(serevals["corpora"])) != len(serevals["corpora"]):
+        raise ParamsError(f"{source}: 'serevals.corpora' lists a corpus twice")
     for backbone in backbone_list:
         if backbone not in backbones:
             raise ParamsError(

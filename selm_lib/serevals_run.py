@@ -11,8 +11,8 @@ For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
    standard deviation per dimension over all its usable clips; no labels) when
    ``serevals.normalize`` is ``corpus`` (the default; ``none`` is the paper's protocol). A
    frozen encoder's features carry a large corpus/channel offset, which this removes; it is
-   transductive for an OOD test corpus (its unlabelled audio statistics are used), and every
-   output names the setting;
+   transductive for an OOD test corpus (its unlabelled audio statistics are used);
+   ``serevals.json`` and ``matrices.json`` name the setting;
 3. trains the frame-MLP probe (:func:`selm_lib.serevals.train_probe`) on the training part, on
    cached frame features truncated to ``serevals.max_seconds``;
 4. scores it in-domain (plain argmax over the 8 classes, ``other`` kept: it is a class of that
@@ -222,7 +222,8 @@ def run_backbone(params: dict[str, Any], backbone: str,
     serevals, seed = params["serevals"], params["common"]["seed"]
     if backbone not in params["features"]["backbones"]:
         raise SerevalsError(
-            f"backbone '{backbone}' is not a params.yaml 'features.backbones' entry"
+            f"backbone '{backbone}' is not a params.yaml 'features.backbones' entry; add it there "
+            "(source, layer, corpora) or remove it from 'serevals_sweep.backbones'"
         )
     corpora = list(serevals["corpora"])
     config = probe_config(serevals, seed)
@@ -230,6 +231,7 @@ def run_backbone(params: dict[str, Any], backbone: str,
     data, heads, priors, split_of, seconds = {}, {}, {}, {}, {}
     results: list[dict[str, Any]] = []
     predictions: list[pd.DataFrame] = []
+    skipped: list[dict[str, str]] = []
 
     def add(train: str, test: str, kind: str, cluster: str, variant: str, rows: pd.DataFrame,
             predicted: list[str], drop_other: bool) -> None:  # fmt: skip
@@ -241,7 +243,8 @@ def run_backbone(params: dict[str, Any], backbone: str,
         })  # fmt: skip
         predictions.append(pd.DataFrame({
             "backbone": backbone, "train": train, "test": test, "variant": variant,
-            "utterance_id": rows["utterance_id"].to_numpy(), "speaker": rows["speaker"].to_numpy(),
+            "split": split_of[train], "utterance_id": rows["utterance_id"].to_numpy(),
+            "speaker": rows["speaker"].to_numpy(),
             "truth": truth, "prediction": predicted,
         }))  # fmt: skip
 
@@ -255,6 +258,12 @@ def run_backbone(params: dict[str, Any], backbone: str,
             rows, corpus, serevals["split"], serevals["test_share"], seed
         )
         labels = rows["serevals8"].map(index).to_numpy()
+        if (labels == OTHER_INDEX).all():
+            raise SerevalsError(
+                f"SER-Evals corpus '{corpus}': every usable clip is labelled 'other', so a probe "
+                "has no emotion to learn; remove it from params.yaml 'serevals.corpora' or check "
+                "its label rules in selm_lib/data/label_map.csv"
+            )
         train_index, test_index = np.flatnonzero(~test), np.flatnonzero(test)
         head = train_probe([frames[i] for i in train_index], labels[train_index], len(CLASSES),
                            config)  # fmt: skip
@@ -271,8 +280,13 @@ def run_backbone(params: dict[str, Any], backbone: str,
 
     for cluster, train, test in cluster_pairs(serevals["clusters"], corpora):
         rows, frames = data[test]
-        logits = predict_logits(heads[train], frames)
         truth_index = rows["serevals8"].map(index).to_numpy()
+        emotions_trained = np.delete(priors[train], OTHER_INDEX).sum() > 0
+        if (truth_index == OTHER_INDEX).all() or not emotions_trained:
+            reason = "only 'other' labels on one side (other is dropped in OOD scoring)"
+            skipped.append({"train": train, "test": test, "cluster": cluster, "reason": reason})
+            continue
+        logits = predict_logits(heads[train], frames)
         for variant in VARIANTS:
             chosen = adjusted_predictions(
                 logits, priors[train], variant, test_labels=truth_index,
@@ -284,6 +298,7 @@ def run_backbone(params: dict[str, Any], backbone: str,
     meta = {
         "backbone": backbone,
         "split": split_of,
+        "skipped_pairs": skipped,
         "unavailable_cluster_members": unavailable_members(serevals["clusters"], corpora),
     }
     return (
@@ -316,9 +331,32 @@ def read_results(params: dict[str, Any]) -> pd.DataFrame:
     for backbone in params["serevals_sweep"]["backbones"]:
         path = probe_folder(params, backbone) / "results.csv"
         if not path.is_file():
-            raise SerevalsError(f"{path} is missing: run dvc repro serevals_probe")
+            raise SerevalsError(
+                f"{path} is missing: backbone '{backbone}' is in params.yaml "
+                "'serevals_sweep.backbones' but its probe item has not run; run dvc repro "
+                "serevals_probe"
+            )
         frames.append(pd.read_csv(path, keep_default_na=False))
     return pd.concat(frames, ignore_index=True)
+
+
+def single_class_share(params: dict[str, Any]) -> pd.Series:
+    """Per variant, the share of OOD (pair, backbone) cells in which one class takes every
+    prediction (a collapse), from the items' predictions.csv."""
+    frames = []
+    for backbone in params["serevals_sweep"]["backbones"]:
+        path = probe_folder(params, backbone) / "predictions.csv"
+        if not path.is_file():
+            raise SerevalsError(f"{path} is missing: run dvc repro serevals_probe")
+        table = pd.read_csv(path, keep_default_na=False)
+        frames.append(table[table["train"] != table["test"]])
+    ood = pd.concat(frames, ignore_index=True)
+    if ood.empty:
+        return pd.Series(dtype=float, name="single_class_share")
+    classes = ood.groupby(["backbone", "train", "test", "variant"])["prediction"].nunique()
+    share = (classes == 1).groupby(level="variant").mean()
+    share.name = "single_class_share"
+    return share.reindex([v for v in VARIANTS if v in share.index])
 
 
 def matrix(results: pd.DataFrame, backbone: str, metric: str, variant: str,
@@ -349,9 +387,11 @@ def matrices(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_matrices(all_matrices: dict[str, Any], folder: Path) -> None:
-    """``<backbone>/<variant>/<metric>.csv`` plus one ``matrices.json`` (NaN as null)."""
-    nested: dict[str, Any] = {}
+def write_matrices(all_matrices: dict[str, Any], folder: Path,
+                   about: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """``<backbone>/<variant>/<metric>.csv`` plus one ``matrices.json`` (NaN as null) whose
+    ``about`` entry records the settings (split per corpus, normalisation)."""
+    nested: dict[str, Any] = {"about": about or {}}
     for backbone, variants in all_matrices.items():
         for variant, by_metric in variants.items():
             for metric, table in by_metric.items():
@@ -379,8 +419,13 @@ def summary(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     def block(rows: pd.DataFrame) -> dict[str, Any]:
         in_domain = rows[rows["kind"] == "in_domain"]
         ood = rows[rows["kind"] == "ood"]
+        above_in = (in_domain["unweighted_accuracy"] > in_domain["chance_ua"]).mean()
         out: dict[str, Any] = {
-            "in_domain": {**means(in_domain), "corpora": int(in_domain["train"].nunique())},
+            "in_domain": {
+                **means(in_domain),
+                "corpora": int(in_domain["train"].nunique()),
+                "share_above_chance_ua": round(float(above_in), 6) if len(in_domain) else 0.0,
+            },
             "ood": {},
         }
         for variant in VARIANTS:
@@ -396,9 +441,11 @@ def summary(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
         return out
 
     splits = sorted(set(results["split"]))
+    in_domain = results[results["kind"] == "in_domain"].drop_duplicates("train")
     return {
         "split": params["serevals"]["split"],
         "split_labels": splits,
+        "split_per_corpus": dict(zip(in_domain["train"], in_domain["split"], strict=True)),
         "classes": list(CLASSES),
         "variants": {
             "none": "raw logits (other and classes absent from training masked)",

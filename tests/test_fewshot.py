@@ -8,6 +8,7 @@ import torch
 from selm_lib.fewshot import (
     TUNABLE,
     FewshotError,
+    _adapt_baseline,
     _adapt_selm,
     speaker_partition,
     support_set,
@@ -125,3 +126,13 @@ def test_mappers_adaptation_tunes_projection_and_mappers():
     assert any(name.startswith("audio_mapper.") for name in changed)
     assert any(name.startswith("audio_projection.linear2") for name in changed)
     assert not any(name.startswith("lm.") for name in changed)
+
+
+def test_baseline_cannot_learn_a_class_it_has_no_output_for():
+    x = np.zeros((2, 4), dtype=np.float32)
+    with pytest.raises(FewshotError, match=r"calm.*'curate.ravdess_calm'"):
+        _adapt_baseline(
+            torch.nn.Linear(4, 2), ["angry", "neutral"], x, ["calm", "angry"],
+            {"angry": "angry", "neutral": "neutral"},
+            {"baseline_learning_rate": 1e-3, "baseline_steps": 1, "batch_size": 2}, seed=0,
+        )  # fmt: skip

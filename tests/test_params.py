@@ -152,3 +152,10 @@ def test_serevals_cross_references(params):
     bad["serevals"]["split"] = "speakers"
     with pytest.raises(ParamsError, match="did you mean 'speaker'"):
         validate(bad)
+
+
+def test_serevals_corpus_listed_twice(params):
+    bad = copy.deepcopy(params)
+    bad["serevals"]["corpora"] = [*bad["serevals"]["corpora"], "emodb"]
+    with pytest.raises(ParamsError, match="'serevals.corpora' lists a corpus twice"):
+        validate(bad)

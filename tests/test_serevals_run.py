@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,7 @@ def fake_params(tmp_path) -> dict:
 
 
 def fake_corpus(corpus: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(abs(hash(corpus)) % 1000)
+    rng = np.random.default_rng(zlib.crc32(corpus.encode()))
     shift = np.random.default_rng(len(corpus) + int(corpus[-1])).normal(0, 0.3, 6)
     rows, frames = [], {}
     for s in range(4):
@@ -234,3 +235,43 @@ def test_random_split_is_labelled_in_every_output(project):
     assert set(results["split"]) == {sr.SPEAKER_OVERLAPPING}
     assert set(meta["split"].values()) == {sr.SPEAKER_OVERLAPPING}
     assert sr.summary(results, params)["split_labels"] == [sr.SPEAKER_OVERLAPPING]
+
+
+def test_outputs_carry_the_split_and_collapses_are_counted(project, tmp_path):
+    params, _, (results, predictions, _) = project
+    assert set(predictions["split"]) == {sr.SPEAKER_DISJOINT}
+    summary = sr.summary(results, params)
+    assert summary["split_per_corpus"] == dict.fromkeys(["c1", "c2", "c3", "c4"],
+                                                        sr.SPEAKER_DISJOINT)  # fmt: skip
+    assert 0 < summary["backbones"]["b"]["in_domain"]["share_above_chance_ua"] <= 1
+    sr.write_matrices(sr.matrices(results, params), tmp_path / "m", about={"normalize": "corpus"})
+    assert json.loads((tmp_path / "m" / "matrices.json").read_text())["about"] == {
+        "normalize": "corpus"
+    }
+    folder = sr.probe_folder(params, "b")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = predictions.copy()
+    chosen = (rows["train"] == "c1") & (rows["test"] == "c2") & (rows["variant"] == "oracle")
+    rows.loc[chosen, "prediction"] = "anger"  # one collapsed cell out of 6 oracle cells
+    rows.to_csv(folder / "predictions.csv", index=False)
+    share = sr.single_class_share(params)
+    assert list(share.index) == ["none", "train_prior", "oracle", "estimated"]
+    assert share["oracle"] >= 1 / 6
+
+
+def test_a_corpus_labelled_only_other_is_an_error(project):
+    params, _, _ = project
+    original = sr.corpus_rows
+
+    def all_other(params, corpus):
+        rows = original(params, corpus).copy()
+        if corpus == "c3":
+            rows["serevals8"] = "other"
+        return rows
+
+    sr.corpus_rows = all_other
+    try:
+        with pytest.raises(sr.SerevalsError, match="'c3'.*'other'.*serevals.corpora"):
+            sr.run_backbone(params, "b")
+    finally:
+        sr.corpus_rows = original
