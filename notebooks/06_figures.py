@@ -37,6 +37,7 @@ serevals = None
 serevals_figures = None
 
 # %%
+import json
 import os
 from pathlib import Path
 
@@ -93,6 +94,17 @@ if synthetic:
             "> **Synthetic data.** The matrices come from the embedded synthetic corpora and tiny "
             "random backbones: the figures show what the protocol measures, not the paper's "
             "findings."
+        )
+    )
+about = json.loads((matrix_dir / "matrices.json").read_text()).get("about", {})
+overlapping = [c for c, s in about.get("split_per_corpus", {}).items() if s != "speaker_disjoint"]
+if overlapping:
+    display(
+        Markdown(
+            "In-domain (diagonal) cells of "
+            + ", ".join(overlapping)
+            + " come from a **speaker-overlapping** split (`serevals.split: random`, or a corpus "
+            "with one speaker); the others are speaker-disjoint."
         )
     )
 oracle_note = " (an oracle: it reads the test labels)." if variant == "oracle" else "."

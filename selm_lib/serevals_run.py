@@ -5,8 +5,8 @@ For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
 
 1. splits the usable clips into a training and an in-domain test part (``serevals.split``):
    speaker-disjoint by default; ``random`` is the paper's 80/20 over utterances, labelled
-   ``speaker_overlapping`` in every output (so is a one-speaker corpus such as Thorsten, which
-   cannot be split by speaker);
+   ``speaker_overlapping`` in the scores, predictions, ``serevals.json``, ``matrices.json`` and
+   the reports (so is a one-speaker corpus such as Thorsten, which cannot be split by speaker);
 2. standardises every corpus's frame features with that corpus's own statistics (mean and
    standard deviation per dimension over all its usable clips; no labels) when
    ``serevals.normalize`` is ``corpus`` (the default; ``none`` is the paper's protocol). A
