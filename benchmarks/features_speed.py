@@ -1,4 +1,4 @@
-"""Speed, padding and peak memory of the feature cache (selm_lib.features.compute_features).
+"""Speed, padding and peak memory of the feature cache (selm_lib.features.extract.compute_features).
 
     .venv/bin/python benchmarks/features_speed.py [--clips 40] [--device cpu] \
         [--out benchmarks/results/features_speed.json]
@@ -85,7 +85,7 @@ def base_sized_backbone(layer: int | str, device: str):
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
-    from selm_lib.backbones import Backbone, BackboneSpec, _device
+    from selm_lib.features.backbones import Backbone, BackboneSpec, _device
 
     config = Wav2Vec2Config(mask_time_prob=0.0, layerdrop=0.0)  # 768 x 12, conv 512, GroupNorm
     torch.manual_seed(0)
@@ -98,8 +98,8 @@ def worker(name: str, clip_dir: Path, count: int, device: str, batch_seconds: fl
     """One configuration in this process; returns its figures."""
     import pandas as pd
 
-    from selm_lib.backbones import BackboneSpec, load_backbone
-    from selm_lib.features import compute_features, plan_batches
+    from selm_lib.features.backbones import BackboneSpec, load_backbone
+    from selm_lib.features.extract import compute_features, plan_batches
 
     manifest = pd.read_csv(clip_dir / "manifest.csv", keep_default_na=False)
     config = CONFIGS[name]

@@ -24,7 +24,7 @@ is its own:
    2-4 s (written once to a temporary folder) with ``features.batch_seconds`` / ``features.dtype``
    from params.yaml: audio-seconds per second end to end (audio loading, length batching,
    encoding, float16 shards) and the padding of its batches. The store it writes feeds part 2.
-2. ``train_cache``: the SELM training step as ``selm_lib.train.fit`` runs it (collate, forward,
+2. ``train_cache``: the SELM training step as ``selm_lib.selm.train.fit`` runs it (collate, forward,
    view-weighted loss, backward through the frozen LM, grad clipping, AdamW step) on batches of
    ``--batch-size`` clips whose features were read once from the store. The encoder is never
    loaded in this process.
@@ -156,7 +156,7 @@ def padding(batches: list[np.ndarray]) -> float:
 
 def padding_report(batch_seconds: float, seed: int, count: int = 200) -> list[dict[str, Any]]:
     """Padding of ``plan_batches`` vs. the same batch sizes in random order, two length sets."""
-    from selm_lib.features import plan_batches
+    from selm_lib.features.extract import plan_batches
 
     rng = np.random.default_rng(seed)
     sets = {
@@ -194,8 +194,8 @@ def backbone_for(size: str, params: dict[str, Any], device: str) -> Any:
     """The frozen encoder of ``size`` (random weights, seeded)."""
     import torch
 
-    from selm_lib.backbones import Backbone, BackboneSpec, load_backbone
-    from selm_lib.train import resolve_device
+    from selm_lib.config.device import resolve_device
+    from selm_lib.features.backbones import Backbone, BackboneSpec, load_backbone
 
     features = params["features"]
     if size == "tiny":
@@ -252,10 +252,10 @@ def selm_for(size: str, params: dict[str, Any], audio_dim: int, triplets: Any) -
     """(model, tokenizer) of ``size``: the params' SELM (tiny) or base-sized LM and mappers."""
     import dataclasses
 
-    from selm_lib.model import SELM, TINY_PRESET, build_selm
-    from selm_lib.selm import all_answer_words, model_config
-    from selm_lib.tokenizer import train_bpe
-    from selm_lib.train import answer_text
+    from selm_lib.selm.artifacts import all_answer_words, model_config
+    from selm_lib.selm.batching import answer_text
+    from selm_lib.selm.model import SELM, TINY_PRESET, build_selm
+    from selm_lib.selm.tokenizer import train_bpe
 
     selm = params["selm"]
     seed = int(params["common"]["seed"])
@@ -284,7 +284,7 @@ def step_batches(count: int, batch_size: int, seed: int) -> list[np.ndarray]:
 def batch_of(encoded: Any, index: np.ndarray, features: list[np.ndarray] | None, pad: int,
              device: Any) -> dict[str, Any]:  # fmt: skip
     """``collate`` of the clips ``index``, with fresh ``features`` (on the fly) if given."""
-    from selm_lib.train import Encoded, collate
+    from selm_lib.selm.batching import Encoded, collate
 
     if features is None:
         return collate(encoded, index, pad, device)
@@ -312,7 +312,7 @@ def worker(size: str, part: str, workdir: Path, args: argparse.Namespace) -> dic
     import pandas as pd
     import torch
 
-    from selm_lib.params import load_params
+    from selm_lib.config import load_params
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -339,7 +339,7 @@ def worker(size: str, part: str, workdir: Path, args: argparse.Namespace) -> dic
 def extract(size: str, params: dict[str, Any], manifest: Any, store_dir: Path,
             device: str) -> dict[str, Any]:  # fmt: skip
     """compute_features over the manifest into ``store_dir``."""
-    from selm_lib.features import compute_features
+    from selm_lib.features.extract import compute_features
 
     features = params["features"]
     started = time.perf_counter()
@@ -377,9 +377,11 @@ def train(size: str, part: str, params: dict[str, Any], manifest: Any, store_dir
     """Warm-up + timed SELM training steps, from the cache or with the encoder on the fly."""
     import torch
 
-    from selm_lib.audio import load_audio
-    from selm_lib.features import FeatureStore
-    from selm_lib.train import encode_triplets, resolve_device, weighted_loss
+    from selm_lib.config.device import resolve_device
+    from selm_lib.data.audio import load_audio
+    from selm_lib.features.store import FeatureStore
+    from selm_lib.selm.batching import encode_triplets
+    from selm_lib.selm.train import weighted_loss
 
     device = resolve_device(args.device)
     online = part == "train_online"
@@ -576,7 +578,7 @@ def main() -> int:
     if unknown or not sizes:
         parser.error(f"--sizes: unknown {unknown}; choose from {', '.join(SIZES)}")
 
-    from selm_lib.params import load_params
+    from selm_lib.config import load_params
 
     params = load_params()
     started = time.perf_counter()

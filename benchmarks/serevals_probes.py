@@ -6,7 +6,7 @@ on features that are already cached.
 Run it in the project after ``dvc repro features`` (or a full ``make repro``): it reads
 ``artifacts/manifests`` and ``artifacts/features`` and runs, for each backbone of
 ``serevals_sweep.backbones``, exactly what the ``serevals_probe`` stage item runs
-(:func:`selm_lib.serevals_run.run_backbone`: one probe trained per corpus on length-grouped
+(:func:`selm_lib.serevals.protocol.run_backbone`: one probe trained per corpus on length-grouped
 batches of cached frames, in-domain scoring, OOD scoring of every cluster pair under four logit
 adjustments), each in its own process so that its peak memory is its own. Nothing is written to
 the project. The target is all probes under 4 minutes on 2 CPU cores.
@@ -28,8 +28,8 @@ sys.path.insert(0, str(PROJECT))
 
 CHILD = """
 import json, resource, sys, time
-from selm_lib.params import load_params
-from selm_lib.serevals_run import run_backbone
+from selm_lib.config import load_params
+from selm_lib.serevals.protocol import run_backbone
 params = load_params()
 start = time.perf_counter()
 results, predictions, meta = run_backbone(params, sys.argv[1])
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(PROJECT / "benchmarks/results/serevals_probes.json"))
     args = parser.parse_args(argv)
-    from selm_lib.params import load_params
-    from selm_lib.serevals_run import cluster_pairs
+    from selm_lib.config import load_params
+    from selm_lib.serevals.results import cluster_pairs
 
     os.chdir(PROJECT)
     params = load_params()

@@ -27,7 +27,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from selm_lib.synth.voice import CorpusStyle, make_speaker, make_style, render_utterance
+from selm_lib.data.synth.voice import CorpusStyle, make_speaker, make_style, render_utterance
 
 EMOTION_SETS = {
     6: ("neutral", "happy", "sad", "angry", "fearful", "disgusted"),

@@ -21,9 +21,13 @@
 # training corpora in `selm.train_corpora`; RAVDESS, CREMA-D and IEMOCAP are held out as the
 # out-of-domain test sets. Where the paper is silent, defaults are reconstructions (see
 # `params.yaml` comments).
+#
+# The `train_selm` stage (`python -m selm_lib.stages.train_selm`) trains the model and writes it
+# with its triplets, history and sample generations under `artifacts/selm/`; this report reads
+# them, so editing it never retrains SELM.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
 features = None
 selm = None
 train_selm = None
@@ -36,28 +40,25 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from selm_lib import selm as selm_stage
-from selm_lib.curate import is_synthetic
-from selm_lib.params import corpus_root, load_params, project_root, resolve_sections
-from selm_lib.report import publish_summary
-from selm_lib.triplets import counts_by_view
+from selm_lib.config import project_root, resolve_path, resolve_sections
+from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.selm.triplets import counts_by_view
 
 os.chdir(project_root())
 common, features, selm, train_selm = resolve_sections(
-    "train_selm", common=common, features=features, selm=selm, train_selm=train_selm
+    "report_train_selm", common=common, features=features, selm=selm, train_selm=train_selm
 )
 pd.set_option("display.max_colwidth", None, "display.width", 160)
+folder = resolve_path(common["output_root"]) / "selm"
+triplets = pd.read_csv(folder / "triplets.csv", keep_default_na=False)
+history = pd.read_csv(folder / "history.csv")
+generations = pd.read_csv(folder / "generations.csv", keep_default_na=False)
+metrics = json.loads((project_root() / "reports/metrics/train_selm.json").read_text())
 
 # %%
-synthetic = [c for c in selm["train_corpora"] if is_synthetic(corpus_root(load_params(), c))]
-if synthetic:
-    display(
-        Markdown(
-            f"> **Synthetic data.** The training corpora {', '.join(synthetic)} are the embedded "
-            "synthetic stand-ins and the encoder and language model are tiny random-initialised "
-            "models. The numbers below show that the pipeline learns; they are not the paper's."
-        )
-    )
+banner = synthetic_banner(selm["train_corpora"], "The numbers show that the pipeline learns.")
+if banner:
+    display(banner)
 backbone = features["backbones"][selm["backbone"]]
 display(
     Markdown(
@@ -67,9 +68,6 @@ display(
     )
 )
 
-# %%
-trained = selm_stage.train_selm(common, features, selm, train_selm)
-
 # %% [markdown]
 # ## Triplets
 # Triplets per training corpus and view, and a sample. Every triplet of a speaker is in the same
@@ -77,16 +75,16 @@ trained = selm_stage.train_selm(common, features, selm, train_selm)
 # early-stopped on `validation`.
 
 # %%
-counts = counts_by_view(trained.triplets)
+counts = counts_by_view(triplets)
 counts.loc["total"] = counts.sum()
 counts
 
 # %%
-split_counts = trained.triplets.groupby(["view", "split"]).size().unstack(fill_value=0)
+split_counts = triplets.groupby(["view", "split"]).size().unstack(fill_value=0)
 split_counts
 
 # %%
-trained.triplets.groupby("view").head(3)[["corpus", "utterance_id", "view", "prompt", "answer"]]
+triplets.groupby("view").head(3)[["corpus", "utterance_id", "view", "prompt", "answer"]]
 
 # %% [markdown]
 # ## Parameters
@@ -94,7 +92,6 @@ trained.triplets.groupby("view").head(3)[["corpus", "utterance_id", "view", "pro
 # `selm.lm_trainable`.
 
 # %%
-metrics = trained.metrics
 pd.DataFrame(
     [
         {
@@ -109,7 +106,6 @@ pd.DataFrame(
 # ## Loss curves
 
 # %%
-history = trained.history
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 axes[0].plot(history["epoch"], history["train_loss"], marker="o", label="train")
 axes[0].plot(history["epoch"], history["val_loss"], marker="o", label="validation")
@@ -149,16 +145,9 @@ by_view
 # Greedy decoding (stops at end of text) for the first validation clips of each view.
 
 # %%
-trained.generations
+generations
 
 # %%
-curve = history[["epoch", "train_loss", "val_loss"]]
-os.makedirs("reports/plots", exist_ok=True)
-curve.to_csv("reports/plots/train_selm_loss.csv", index=False)
-os.makedirs("reports/metrics", exist_ok=True)
-with open("reports/metrics/train_selm.json", "w") as handle:
-    json.dump(metrics, handle, indent=2, sort_keys=True)
-    handle.write("\n")
 acc = metrics["val_accuracy_by_view"]
 publish_summary(
     f"SELM trained {metrics['epochs']} epochs on {', '.join(selm['train_corpora'])}; validation "

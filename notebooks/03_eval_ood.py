@@ -18,7 +18,7 @@
 #
 # * **SELM, generation** (`selm_generate`): the model writes an answer to the categorical prompt
 #   (beam search); the text is mapped to a test class through the synonym table
-#   `selm_lib/data/synonyms.csv`. Answers that name no class of the test set are *unmapped* and
+#   `selm_lib/data/tables/synonyms.csv`. Answers that name no class of the test set are *unmapped* and
 #   count as errors.
 # * **SELM, class scoring** (`selm_score`): every test class's verbalisation is ranked by its
 #   log-likelihood under the model, `argmax_e p(e | x, w)`; never unmappable.
@@ -29,10 +29,12 @@
 #
 # WA is plain accuracy, UA the unweighted accuracy (mean per-class recall); 95 % intervals come
 # from a bootstrap over speakers.
+#
+# The `eval_ood` stage (`python -m selm_lib.stages.eval_ood`) scores every method and writes the
+# predictions and `reports/metrics/ood.json`; this report reads them.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
-features = None
+common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
 selm = None
 curate = None
 eval_ood = None
@@ -44,40 +46,25 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from selm_lib import evaluate, plots
-from selm_lib.curate import is_synthetic
-from selm_lib.params import corpus_root, load_params, project_root, resolve_sections
-from selm_lib.report import publish_summary
+from selm_lib.config import project_root, resolve_sections
+from selm_lib.evaluation import results as evaluate
+from selm_lib.report import plots
+from selm_lib.report.notebook import publish_summary, synthetic_banner
 
 os.chdir(project_root())
-common, features, selm, curate, eval_ood = resolve_sections(
-    "eval_ood", common=common, features=features, selm=selm, curate=curate, eval_ood=eval_ood
+common, selm, curate, eval_ood = resolve_sections(
+    "report_eval_ood", common=common, selm=selm, curate=curate, eval_ood=eval_ood
 )
 pd.set_option("display.width", 160)
+result = evaluate.OODResult.load(common, project_root() / "reports/metrics/ood.json")
 
 # %%
-used = eval_ood["test_corpora"] + selm["train_corpora"]
-synthetic = [c for c in used if is_synthetic(corpus_root(load_params(), c))]
-if synthetic:
-    display(
-        Markdown(
-            "> **Synthetic data.** "
-            + ", ".join(synthetic)
-            + " are the embedded synthetic stand-ins "
-            "(and the encoder and language model are tiny random models). These figures show the "
-            "protocol at work; they are **not** the paper's RAVDESS / CREMA-D / IEMOCAP results "
-            "and "
-            "must not be compared with them."
-        )
-    )
-
-# %%
-result = evaluate.run_eval_ood(common, features, selm, curate, eval_ood)
-evaluate.write_outputs(
-    result,
-    project_root() / "reports" / "metrics" / "ood.json",
-    project_root() / "reports" / "plots" / "ood_accuracy.csv",
+banner = synthetic_banner(
+    eval_ood["test_corpora"] + selm["train_corpora"],
+    "They are not the paper's RAVDESS / CREMA-D / IEMOCAP results.",
 )
+if banner:
+    display(banner)
 
 # %% [markdown]
 # ## Test sets
@@ -106,12 +93,6 @@ pd.DataFrame(
 
 
 # %%
-def cell(method: str, corpus: str, metric: str) -> str:
-    values = result.metrics[method][corpus]
-    lo, hi = values["ci95"][metric]
-    return f"{values[metric]:.3f} [{lo:.3f}, {hi:.3f}]"
-
-
 for metric, title in (
     ("accuracy", "Accuracy (WA)"),
     ("unweighted_accuracy", "UA"),
@@ -119,7 +100,9 @@ for metric, title in (
 ):
     display(Markdown(f"**{title}**"))
     display(
-        pd.DataFrame({c: {m: cell(m, c, metric) for m in evaluate.METHODS} for c in result.classes})
+        pd.DataFrame(
+            {c: {m: result.interval(m, c, metric) for m in evaluate.METHODS} for c in result.classes}
+        )
     )
 
 # %% [markdown]
@@ -168,26 +151,7 @@ fig = plots.recall_bars(
 
 
 # %%
-def sentence(corpus: str) -> str:
-    m = result.metrics
-    acc = {k: m[k][corpus]["accuracy"] for k in evaluate.METHODS}
-    best_selm = max(evaluate.SELM_METHODS, key=acc.get)
-    lo, hi = m[best_selm][corpus]["ci95"]["accuracy"]
-    base = gains[corpus]["best_baseline"]
-    verdict = (
-        "above" if lo > acc[base] else "not distinguishable from" if hi >= acc[base] else "below"
-    )
-    return (
-        f"**{corpus}** ({m[best_selm][corpus]['n']} items, {len(result.classes[corpus])} classes, "
-        f"chance {1 / len(result.classes[corpus]):.2f}): the better SELM variant, {best_selm}, "
-        f"reaches accuracy {acc[best_selm]:.3f} (95 % CI {lo:.3f}-{hi:.3f}), "
-        f"{verdict} the best baseline ({base}, {acc[base]:.3f}); the classifier baseline "
-        f"scores {acc['classifier_baseline']:.3f} and the majority class {acc['majority']:.3f}. "
-        f"{100 * result.unmapped_rate[corpus]:.1f} % of generated answers were unmappable."
-    )
-
-
-display(Markdown("\n\n".join(sentence(c) for c in result.classes)))
+display(Markdown("\n\n".join(result.verdict(c) for c in result.classes)))
 
 # %%
 acc = {c: result.metrics["selm_score"][c]["accuracy"] for c in result.classes}
@@ -198,5 +162,5 @@ publish_summary(
     + ", ".join(
         f"{c} {result.metrics['classifier_baseline'][c]['accuracy']:.2f}" for c in result.classes
     )
-    + (" (synthetic data)." if synthetic else ".")
+    + (" (synthetic data)." if banner else ".")
 )

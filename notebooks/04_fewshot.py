@@ -22,9 +22,12 @@
 # tuned, by default only the audio projection's input layer; GPT-2 frozen), `selm_full` (the same
 # and GPT-2 tuned), `classifier_baseline` (the OOD stage's classifier fine-tuned). Both SELM
 # variants are scored by class scoring. Curves show the mean over seeds with a 95 % t-interval.
+#
+# The `fewshot_item` stages adapt and score, the `fewshot` stage aggregates them into
+# `reports/metrics/fewshot.json`; this report reads it.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
 curate = None
 fewshot_sweep = None
 fewshot = None
@@ -37,31 +40,20 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from selm_lib import fewshot as fs
-from selm_lib.curate import is_synthetic
-from selm_lib.params import corpus_root, load_params, project_root, resolve_sections
-from selm_lib.report import publish_summary
+from selm_lib.config import project_root, resolve_sections
+from selm_lib.evaluation.compare import crossing
+from selm_lib.report.notebook import publish_summary, synthetic_banner, with_interval
 
 os.chdir(project_root())
 common, curate, fewshot_sweep, fewshot = resolve_sections(
-    "fewshot", common=common, curate=curate, fewshot_sweep=fewshot_sweep, fewshot=fewshot
+    "report_fewshot", common=common, curate=curate, fewshot_sweep=fewshot_sweep, fewshot=fewshot
 )
-params = load_params()
-params.update(common=common, curate=curate, fewshot_sweep=fewshot_sweep, fewshot=fewshot)
+summary = json.loads((project_root() / "reports/metrics/fewshot.json").read_text())
 
 # %%
-synthetic = [c for c in fewshot["corpora"] if is_synthetic(corpus_root(params, c))]
-if synthetic:
-    display(
-        Markdown(
-            "> **Synthetic data.** "
-            + ", ".join(synthetic)
-            + " are the embedded synthetic stand-ins "
-            "and the models are tiny random-initialised ones: the curves show the protocol, "
-            "not the paper's few-shot results."
-        )
-    )
-summary, table = fs.aggregate(params)
+banner = synthetic_banner(fewshot["corpora"], "The curves show the protocol.")
+if banner:
+    display(banner)
 display(
     Markdown(
         f"k = {fewshot_sweep['k']}, seeds = {fewshot_sweep['seeds']}, {fewshot['steps']} "
@@ -108,9 +100,9 @@ fig.tight_layout()
 
 
 # %%
-def cell(corpus: str, method: str, k: int, metric: str = "accuracy") -> str:
+def cell(corpus: str, method: str, k: int, metric: str) -> str:
     entry = summary[corpus][method][str(k)][metric]
-    return f"{entry['mean']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]"
+    return with_interval(entry["mean"], *entry["ci95"])
 
 
 for metric in ("accuracy", "unweighted_accuracy", "macro_f1"):
@@ -130,25 +122,6 @@ for metric in ("accuracy", "unweighted_accuracy", "macro_f1"):
 
 
 # %%
-def crossing(corpus: str, method: str, other: str = "classifier_baseline") -> str:
-    ks = sorted(int(k) for k in summary[corpus][method])
-    diff = [
-        summary[corpus][method][str(k)]["accuracy"]["mean"]
-        - summary[corpus][other][str(k)]["accuracy"]["mean"]
-        for k in ks
-    ]
-    ahead = [k for k, d in zip(ks, diff, strict=True) if d > 0]
-    changes = [ks[i] for i in range(1, len(ks)) if (diff[i] > 0) != (diff[i - 1] > 0)]
-    if not ahead:
-        return f"{method} stays below {other} for every k."
-    if len(ahead) == len(ks):
-        return f"{method} stays above {other} for every k."
-    return (
-        f"{method} is above {other} at k = {ahead}; the curves cross at k = {changes} "
-        "(means over seeds; overlapping intervals mean the order is not settled)."
-    )
-
-
 lines = []
 if "classifier_baseline" in methods:
     for corpus in corpora:
@@ -156,20 +129,13 @@ if "classifier_baseline" in methods:
             k0 = summary[corpus][method][str(min(fewshot_sweep["k"]))]["accuracy"]["mean"]
             kmax = summary[corpus][method][str(max(fewshot_sweep["k"]))]["accuracy"]["mean"]
             lines.append(
-                f"**{corpus}**: {crossing(corpus, method)} {method} goes from {k0:.3f} "
+                f"**{corpus}**: {crossing(summary, corpus, method)} {method} goes from {k0:.3f} "
                 f"at k = {min(fewshot_sweep['k'])} to {kmax:.3f} at "
                 f"k = {max(fewshot_sweep['k'])}."
             )
 display(Markdown("\n\n".join(lines)))
 
 # %%
-os.makedirs("reports/metrics", exist_ok=True)
-with open("reports/metrics/fewshot.json", "w") as handle:
-    json.dump(summary, handle, indent=2, sort_keys=True)
-    handle.write("\n")
-os.makedirs("reports/plots", exist_ok=True)
-curves = table.groupby(["corpus", "method", "k"], as_index=False)["accuracy"].mean()
-curves.to_csv("reports/plots/fewshot_curves.csv", index=False)
 best = methods[0]
 kmax, kmin = str(max(fewshot_sweep["k"])), str(min(fewshot_sweep["k"]))
 publish_summary(

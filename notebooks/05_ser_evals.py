@@ -38,9 +38,12 @@
 # the training corpus are masked (`serevals.mask_absent`; false reproduces the paper's
 # behaviour, where they get a +27.6 logit bonus). Scores are over the classes present in the
 # scored truth.
+#
+# The `serevals_probe` stages (one per backbone) train and score the probes; the `serevals` stage
+# builds the matrices and `reports/metrics/serevals.json`; this report reads them.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
 serevals_sweep = None
 serevals = None
 
@@ -48,66 +51,30 @@ serevals = None
 import json
 import os
 
-import pandas as pd
 from IPython.display import Markdown, display
 
-from selm_lib import serevals_run as sr
-from selm_lib.curate import is_synthetic
-from selm_lib.params import corpus_root, load_params, output_dir, project_root, resolve_sections
-from selm_lib.report import publish_summary
+from selm_lib.config import project_root, resolve_sections
+from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.serevals import results as sr
 
 os.chdir(project_root())
 common, serevals_sweep, serevals = resolve_sections(
-    "serevals", common=common, serevals_sweep=serevals_sweep, serevals=serevals
+    "report_serevals", common=common, serevals_sweep=serevals_sweep, serevals=serevals
 )
-params = load_params()
-params.update(common=common, serevals_sweep=serevals_sweep, serevals=serevals)
+params = {"common": common, "serevals_sweep": serevals_sweep, "serevals": serevals}
 corpora, backbones = list(serevals["corpora"]), list(serevals_sweep["backbones"])
+results = sr.read_results(params)
+summary = json.loads((project_root() / "reports/metrics/serevals.json").read_text())
 
 # %%
-synthetic = [c for c in corpora if is_synthetic(corpus_root(params, c))]
-if synthetic:
-    display(
-        Markdown(
-            "> **Synthetic data.** "
-            + ", ".join(synthetic)
-            + " are the embedded synthetic stand-ins (each with its own synthetic language, "
-            "speakers and channel) and the backbones are tiny random-initialised models plus a "
-            "log-mel front end: the scores show that the protocol runs and what it measures, "
-            "not the paper's results."
-        )
-    )
-results = sr.read_results(params)
-split_labels = sorted(set(results["split"]))
-pairs = sr.cluster_pairs(serevals["clusters"], corpora)
-missing = sr.unavailable_members(serevals["clusters"], corpora)
-in_cluster = {c for _, a, b in pairs for c in (a, b)}
-display(
-    Markdown(
-        f"**Setup.** {len(backbones)} backbones x {len(corpora)} corpora; in-domain split "
-        f"`serevals.split: {serevals['split']}` (labels in the results: "
-        + ", ".join(f"`{s}`" for s in split_labels)
-        + f"); {len(pairs)} OOD pairs within clusters; probe {serevals['probe']['epochs']} "
-        f"epochs, batch {serevals['probe']['batch_size']}, peak learning rate "
-        f"{serevals['probe']['learning_rate']}; audio truncated to {serevals['max_seconds']} s; "
-        f"feature normalisation `serevals.normalize: {serevals['normalize']}`"
-        + (
-            " (each corpus z-scored with its own statistics)"
-            if serevals["normalize"] == "corpus"
-            else " (raw features, as in the paper)"
-        )  # fmt: skip
-        + ".\n\n"
-        "**Clusters.** "
-        + "; ".join(
-            f"{name}: {', '.join(m for m in members if m in corpora) or '(none available)'}"
-            + (f" (not available: {', '.join(missing[name])})" if name in missing else "")
-            for name, members in serevals["clusters"].items()
-        )
-        + ".\n\n**In-domain only** (no cluster partner available): "
-        + (", ".join(c for c in corpora if c not in in_cluster) or "none")
-        + "."
-    )
+banner = synthetic_banner(
+    corpora,
+    "Each synthetic corpus has its own language, speakers and channel; the backbones include a "
+    "log-mel front end. The scores show what the protocol measures.",
 )
+if banner:
+    display(banner)
+display(Markdown(sr.setup_text(serevals, backbones, results)))
 
 # %% [markdown]
 # ## In-domain scores (the diagonal)
@@ -146,17 +113,7 @@ display(
 # pairs whose unweighted accuracy is above chance. `oracle` uses the test labels.
 
 # %%
-summary = sr.summary(results, params)
-rows = []
-blocks = {**summary["backbones"], "mean_over_backbones": summary["mean_over_backbones"]}
-for backbone, block in blocks.items():
-    for variant, values in block["ood"].items():
-        rows.append({"backbone": backbone, "variant": variant,
-                     "macro_f1": values["macro_f1"],
-                     "unweighted_accuracy": values["unweighted_accuracy"],
-                     "accuracy": values["accuracy"],
-                     "share_above_chance_ua": values["share_above_chance_ua"]})  # fmt: skip
-ood_table = pd.DataFrame(rows)
+ood_table = sr.ood_frame(summary, backbones)
 if ood_table.empty:
     display(Markdown("No OOD pair: no cluster has two available corpora."))
 else:
@@ -200,38 +157,17 @@ if not ood.empty:
     )  # fmt: skip
     display(pair_table)
 
-# %% [markdown]
-# ## Outputs
-#
-# Train x test matrices per backbone x variant x metric (`artifacts/serevals/matrices/`, CSV and
-# one `matrices.json`) and `reports/metrics/serevals.json` (in-domain and OOD means per backbone).
-
-# %%
-matrix_dir = output_dir(params, "serevals", "matrices")
-all_matrices = sr.matrices(results, params)
-sr.write_matrices(
-    all_matrices,
-    matrix_dir,
-    about={"split_per_corpus": summary["split_per_corpus"], "normalize": serevals["normalize"],
-           "mask_absent": serevals["mask_absent"]},
-)  # fmt: skip
-metrics_path = project_root() / "reports" / "metrics" / "serevals.json"
-metrics_path.parent.mkdir(parents=True, exist_ok=True)
-metrics_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-display(Markdown(f"Wrote {len(list(matrix_dir.rglob('*.csv')))} matrices and "
-                 f"`{metrics_path.relative_to(project_root())}`."))  # fmt: skip
-
 # %%
 mean = summary["mean_over_backbones"]
 ood_means = mean["ood"]
 text = (
     f"SER-Evals probes, {len(backbones)} backbones x {len(corpora)} corpora"
-    + (" (synthetic data)" if synthetic else "")
+    + (" (synthetic data)" if banner else "")
     + f": in-domain macro-F1 {mean['in_domain']['macro_f1']:.3f} on average ("
-    + ", ".join(split_labels)
+    + ", ".join(summary["split_labels"])
     + ")"
     + (
-        f"; OOD macro-F1 over {len(pairs)} pairs "
+        f"; OOD macro-F1 over {ood_means['none']['pairs']} pairs "
         + ", ".join(f"{v} {ood_means[v]['macro_f1']:.3f}" for v in ood_means)
         + f"; {ood_means['none']['share_above_chance_ua']:.0%} of pair x backbone scores above "
         "chance without adjustment"

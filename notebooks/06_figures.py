@@ -31,7 +31,7 @@
 # be compared. Every figure is saved as PNG and SVG under `reports/figures/serevals/`.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.run` from params.yaml; read from it when None
+common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
 serevals_sweep = None
 serevals = None
 serevals_figures = None
@@ -45,68 +45,40 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from selm_lib import serevals_figures as sf
-from selm_lib.curate import is_synthetic
-from selm_lib.params import corpus_root, load_params, project_root, resolve_path, resolve_sections
-from selm_lib.report import publish_summary
-from selm_lib.serevals import VARIANTS
+from selm_lib.config import project_root, resolve_path, resolve_sections
+from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.serevals import figures as sf
+from selm_lib.serevals.results import VARIANTS
 
 os.chdir(project_root())
 common, serevals_sweep, serevals, serevals_figures = resolve_sections(
-    "serevals_figures",
-    common=common,
-    serevals_sweep=serevals_sweep,
-    serevals=serevals,
+    "report_figures", common=common, serevals_sweep=serevals_sweep, serevals=serevals,
     serevals_figures=serevals_figures,
-)
-params = load_params()
-params.update(
-    common=common,
-    serevals_sweep=serevals_sweep,
-    serevals=serevals,
-    serevals_figures=serevals_figures,
-)
+)  # fmt: skip
 metric, variant = serevals_figures["metric"], serevals_figures["variant"]
 label = metric.replace("_", " ")
 backbones, corpora = list(serevals_sweep["backbones"]), list(serevals["corpora"])
 matrix_dir = resolve_path(common["output_root"]) / "serevals" / "matrices"
-figure_dir = Path("reports/figures/serevals")
-saved = []
-
-
-def load(backbone: str, which: str, name: str = metric) -> pd.DataFrame:
-    path = matrix_dir / backbone / which / f"{name}.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run dvc repro serevals")
-    return pd.read_csv(path, index_col=0).reindex(index=corpora, columns=corpora)
+saved: list[Path] = []
 
 
 def show(fig: plt.Figure, name: str) -> None:
     display(fig)
-    saved.extend(sf.save_figure(fig, figure_dir, name))
+    saved.extend(sf.save_figure(fig, Path("reports/figures/serevals"), name))
 
 
-matrices = {b: load(b, variant) for b in backbones}
-synthetic = [c for c in corpora if is_synthetic(corpus_root(params, c))]
-if synthetic:
-    display(
-        Markdown(
-            "> **Synthetic data.** The matrices come from the embedded synthetic corpora and tiny "
-            "random backbones: the figures show what the protocol measures, not the paper's "
-            "findings."
-        )
-    )
+matrices = {b: sf.read_matrix(matrix_dir, b, variant, metric, corpora) for b in backbones}
+banner = synthetic_banner(corpora, "The figures show what the protocol measures.")
+if banner:
+    display(banner)
 about = json.loads((matrix_dir / "matrices.json").read_text()).get("about", {})
 overlapping = [c for c, s in about.get("split_per_corpus", {}).items() if s != "speaker_disjoint"]
 if overlapping:
-    display(
-        Markdown(
-            "In-domain (diagonal) cells of "
-            + ", ".join(overlapping)
-            + " come from a **speaker-overlapping** split (`serevals.split: random`, or a corpus "
-            "with one speaker); the others are speaker-disjoint."
-        )
-    )
+    display(Markdown(
+        f"In-domain (diagonal) cells of {', '.join(overlapping)} come from a "
+        "**speaker-overlapping** split (`serevals.split: random`, or a corpus with one speaker); "
+        "the others are speaker-disjoint."
+    ))  # fmt: skip
 oracle_note = " (an oracle: it reads the test labels)." if variant == "oracle" else "."
 display(Markdown(f"Metric: **{label}**; OOD cells use the **{variant}** adjustment{oracle_note}"))
 
@@ -119,15 +91,7 @@ if fig2_table.empty:
     display(Markdown("No corpus has an OOD partner, so Figures 2 and 3 are empty."))
 else:
     show(sf.figure2(matrices, ylabel=label), "figure2")
-    best = fig2_table[sf.AVERAGE].idxmax()
-    worst = fig2_table[sf.AVERAGE].idxmin()
-    display(
-        Markdown(
-            f"Averaged over backbones, probes trained on **{best}** transfer best "
-            f"({fig2_table[sf.AVERAGE].max():.3f} mean OOD {label}) and those trained on "
-            f"**{worst}** worst ({fig2_table[sf.AVERAGE].min():.3f})."
-        )
-    )
+    display(Markdown(sf.transfer_sentence(fig2_table, label)))
 
 # %% [markdown]
 # ## Figure 3: mean score per test corpus when not trained on it
@@ -136,14 +100,7 @@ else:
 fig3_table = sf.means_table(matrices, 1)
 if not fig3_table.empty:
     show(sf.figure3(matrices, ylabel=label), "figure3")
-    display(
-        Markdown(
-            f"**{fig3_table[sf.AVERAGE].idxmax()}** is the easiest corpus to score without "
-            f"training on it ({fig3_table[sf.AVERAGE].max():.3f}), "
-            f"**{fig3_table[sf.AVERAGE].idxmin()}** the hardest "
-            f"({fig3_table[sf.AVERAGE].min():.3f})."
-        )
-    )
+    display(Markdown(sf.difficulty_sentence(fig3_table)))
 
 # %% [markdown]
 # ## Train x test heatmaps
@@ -154,54 +111,28 @@ if not fig3_table.empty:
 # %%
 average = sf.mean_matrix(matrices)
 means = sf.diagonal_vs_off(average)
-show(
-    sf.heatmap(average, f"mean over backbones: {label}, {variant} (diagonal "
-               f"{means['in_domain_mean']:.2f}, off-diagonal {means['ood_mean']:.2f})"),
-    "heatmap_average",
-)  # fmt: skip
-rows = []
-for backbone, table in matrices.items():
+for name, table in {"average": average, **matrices}.items():
     m = sf.diagonal_vs_off(table)
-    rows.append({"backbone": backbone, "in_domain": m["in_domain_mean"], "ood": m["ood_mean"]})
-    show(
-        sf.heatmap(
-            table,
-            f"{backbone}: {label}, {variant} (diagonal {m['in_domain_mean']:.2f}, "
-            f"off-diagonal {m['ood_mean']:.2f})",
-        ),
-        f"heatmap_{backbone}",
-    )
-ranking = pd.DataFrame(rows).set_index("backbone")
-display(
-    Markdown(
-        f"Averaged over backbones the diagonal (in-domain) mean is {means['in_domain_mean']:.3f} "
-        f"and the off-diagonal (OOD) mean {means['ood_mean']:.3f}: "
-        + (
-            "the probes lose most of their score across corpora."
-            if means["ood_mean"] < means["in_domain_mean"]
-            else "the OOD cells are not below the in-domain ones."
-        )  # fmt: skip
-    )
-)
+    title = "mean over backbones" if name == "average" else name
+    show(sf.heatmap(table, f"{title}: {label}, {variant} (diagonal {m['in_domain_mean']:.2f}, "
+                           f"off-diagonal {m['ood_mean']:.2f})"), f"heatmap_{name}")  # fmt: skip
+lower = means["ood_mean"] < means["in_domain_mean"]
+display(Markdown(
+    f"Averaged over backbones the diagonal (in-domain) mean is {means['in_domain_mean']:.3f} "
+    f"and the off-diagonal (OOD) mean {means['ood_mean']:.3f}: "
+    + ("the probes lose most of their score across corpora." if lower
+       else "the OOD cells are not below the in-domain ones.")
+))  # fmt: skip
 
 # %% [markdown]
 # ## Backbone ranking: in-domain vs OOD
 
 # %%
+ranking = sf.ranking_table(matrices)
 show(sf.ranking_figure(ranking, ylabel=label), "ranking")
-in_order = list(ranking.sort_values("in_domain", ascending=False).index)
-ood_order = list(ranking.sort_values("ood", ascending=False).index)
 display(ranking.round(3))
-display(
-    Markdown(
-        f"In-domain ranking: {' > '.join(in_order)}. OOD ranking: {' > '.join(ood_order)}. "
-        + (
-            "The two rankings agree."
-            if in_order == ood_order
-            else "The rankings differ: the best in-domain backbone is not the best across corpora."
-        )  # fmt: skip
-    )
-)
+text, in_order, ood_order = sf.ranking_sentence(ranking)
+display(Markdown(text))
 
 # %% [markdown]
 # ## Effect of logit adjustment
@@ -210,20 +141,14 @@ display(
 # estimates the test prior from unlabelled predictions).
 
 # %%
-effect = pd.DataFrame(
-    {v: {b: sf.diagonal_vs_off(load(b, v))["ood_mean"] for b in backbones} for v in VARIANTS}
-)
+effect = pd.DataFrame({v: {b: sf.diagonal_vs_off(sf.read_matrix(matrix_dir, b, v, metric, corpora))
+                           ["ood_mean"] for b in backbones} for v in VARIANTS})  # fmt: skip
 effect.loc[sf.AVERAGE] = effect.mean(axis=0)
 show(sf.variant_figure(effect, ylabel=f"mean OOD {label}"), "logit_adjustment")
 display(effect.round(3))
 gain = effect.loc[sf.AVERAGE] - effect.loc[sf.AVERAGE, "none"]
-display(
-    Markdown(
-        "Change of the mean OOD score against no adjustment, averaged over backbones: "
-        + ", ".join(f"{v} {gain[v]:+.3f}" for v in VARIANTS if v != "none")
-        + "."
-    )
-)
+display(Markdown("Change of the mean OOD score against no adjustment, averaged over backbones: "
+                 + ", ".join(f"{v} {gain[v]:+.3f}" for v in VARIANTS if v != "none") + "."))  # fmt: skip
 
 # %% [markdown]
 # ## Published results (optional)
@@ -233,44 +158,22 @@ display(
 # as rows and test corpora as columns), the same figures are drawn from them.
 
 # %%
-published_dir = serevals_figures["published_dir"]
+published_dir, published_metric = serevals_figures["published_dir"], serevals_figures["published_metric"]
 if not published_dir:
     display(Markdown("`serevals_figures.published_dir` is empty: no published table drawn."))
 else:
-    folder = resolve_path(published_dir) / serevals_figures["published_metric"]
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"{folder} is not a folder: set params.yaml 'serevals_figures.published_dir' to the "
-            "folder holding the metric folders and 'serevals_figures.published_metric' to one "
-            "of them"
-        )
-    published = sf.read_published_matrices(folder)
-    if not published:
-        raise FileNotFoundError(f"{folder} holds no *.csv (serevals_figures.published_metric)")
-    show(
-        sf.figure2(
-            published,
-            title="Published: mean OOD score per training corpus",
-            ylabel=serevals_figures["published_metric"],
-        ),
-        "published_figure2",
-    )
-    show(
-        sf.figure3(
-            published,
-            title="Published: mean score per test corpus",
-            ylabel=serevals_figures["published_metric"],
-        ),
-        "published_figure3",
-    )
-    published_means = pd.DataFrame({b: sf.diagonal_vs_off(m) for b, m in published.items()}).T
-    display(published_means.round(3))
+    published = sf.read_published_matrices(resolve_path(published_dir) / published_metric)
+    show(sf.figure2(published, title="Published: mean OOD score per training corpus",
+                    ylabel=published_metric), "published_figure2")  # fmt: skip
+    show(sf.figure3(published, title="Published: mean score per test corpus",
+                    ylabel=published_metric), "published_figure3")  # fmt: skip
+    display(pd.DataFrame({b: sf.diagonal_vs_off(m) for b, m in published.items()}).T.round(3))
 
 # %%
 display(Markdown("Saved: " + ", ".join(f"`{p}`" for p in saved)))
 publish_summary(
     f"SER-Evals figures ({label}, {variant} adjustment"
-    + (", synthetic data" if synthetic else "")
+    + (", synthetic data" if banner else "")
     + f"): diagonal mean {means['in_domain_mean']:.3f} vs off-diagonal {means['ood_mean']:.3f} "
     f"over {len(backbones)} backbones; best in-domain {in_order[0]}, best OOD {ood_order[0]}."
 )

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from selm_lib.synth.layouts import WRITERS, Plan, write_corpus
+from selm_lib.data.synth.common import Plan
+from selm_lib.data.synth.registry import WRITERS, write_corpus
 
 PROJECT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT.parent / "shared"

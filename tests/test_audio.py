@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from selm_lib.audio import AudioError, check_audio, load_audio, resample
+from selm_lib.data.audio import AudioError, check_audio, load_audio, resample
 
 
 def tone(freq: float, sr: int, seconds: float = 0.5) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from selm_lib.backbones import (
+from selm_lib.features.backbones import (
     PRESETS,
     SAMPLE_RATE,
     BackboneError,
@@ -224,7 +224,7 @@ def test_hub_name_found_in_local_cache(tmp_path):
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     script = (
-        "from selm_lib.backbones import BackboneSpec, load_backbone\n"
+        "from selm_lib.features.backbones import BackboneSpec, load_backbone\n"
         "import numpy as np\n"
         "clip = np.sin(np.arange(20000) / 9).astype(np.float32)\n"
         "a = load_backbone(BackboneSpec('selm/tiny-hubert', layer=2), device='cpu')\n"
@@ -372,7 +372,7 @@ def test_logmel_pure_tone_peaks_in_its_band(frequency):
 
 def test_logmel_filterbank_matches_torchaudio():
     torchaudio_functional = pytest.importorskip("torchaudio.functional")
-    from selm_lib.backbones import mel_filterbank
+    from selm_lib.features.backbones import mel_filterbank
 
     expected = torchaudio_functional.melscale_fbanks(
         201, 0.0, 8000.0, 80, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
@@ -400,8 +400,9 @@ def test_logmel_compute_features_round_trip(tmp_path):
     import pandas as pd
     import soundfile as sf
 
-    from selm_lib.corpora.base import MANIFEST_COLUMNS
-    from selm_lib.features import FeatureStore, compute_features
+    from selm_lib.data.corpora.base import MANIFEST_COLUMNS
+    from selm_lib.features.extract import compute_features
+    from selm_lib.features.store import FeatureStore
 
     rows = []
     for i, n in enumerate((8_001, 16_320, 20_011, 321, 47_999)):
@@ -434,7 +435,7 @@ def test_logmel_compute_features_round_trip(tmp_path):
     assert reopened.meta["arch"] == "logmel" and reopened.meta["hidden_size"] == 80
     assert reopened.meta["num_layers"] == 0 and reopened.meta["frame_rate"] == 50.0
     assert reopened.meta["weights_sha256"] == backbone.fingerprint()
-    from selm_lib.audio import load_audio
+    from selm_lib.data.audio import load_audio
 
     audio = [load_audio(p) for p in manifest["path"]]
     direct = backbone.encode(audio)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from selm_lib.corpora import scan, usable
+from selm_lib.data.corpora.base import usable
+from selm_lib.data.corpora.registry import scan
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selm_lib import decode
+from selm_lib.selm import decode
 from tests.test_model import (
     OVERFIT_ANSWERS,
     inputs_of,

@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selm_lib.baseline import BaselineConfig, pool_frames, restricted_predictions, train_classifier
-from selm_lib.evaluate import (
-    UNMAPPED,
-    EvalError,
+from selm_lib.data.labels import class_map
+from selm_lib.evaluation.baseline import (
+    BaselineConfig,
+    pool_frames,
+    restricted_predictions,
+    train_classifier,
+)
+from selm_lib.evaluation.ood import (
     check_predictions,
     check_vocabulary,
     evaluation_rows,
@@ -17,7 +21,7 @@ from selm_lib.evaluate import (
     relative_gains,
     synonyms,
 )
-from selm_lib.labels import class_map
+from selm_lib.evaluation.results import UNMAPPED, EvalError
 
 
 def test_synonym_table_maps_to_package_emotions():

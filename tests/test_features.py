@@ -9,17 +9,16 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from selm_lib.backbones import BackboneSpec, load_backbone
-from selm_lib.corpora.base import MANIFEST_COLUMNS
-from selm_lib.features import (
-    FeatureStore,
+from selm_lib.data.corpora.base import MANIFEST_COLUMNS
+from selm_lib.features.backbones import BackboneSpec, load_backbone
+from selm_lib.features.extract import (
     cache_key,
     compute_all,
     compute_features,
     manifest_hash,
     plan_batches,
-    store_folder,
 )
+from selm_lib.features.store import FeatureStore, store_folder
 
 SR = 16_000
 
@@ -85,7 +84,7 @@ def test_compute_reopen_and_get_equal_direct_encode(w2v, corpus, tmp_path):
     assert reopened.meta["frame_rate"] == 50.0 and reopened.meta["dtype"] == "float16"
     assert reopened.meta["n_frames"] == int(reopened.index["frames"].sum())
     assert "toy_012" not in reopened.utterance_ids  # quarantined
-    from selm_lib.audio import load_audio
+    from selm_lib.data.audio import load_audio
 
     direct = w2v.encode([load_audio(p) for p in usable["path"]])
     cached = reopened.get_many(usable["utterance_id"])
@@ -258,7 +257,7 @@ def test_compute_all_from_params(corpus, tmp_path, capsys):
     )
     assert again["skipped"].all()
 
-    from selm_lib.backbones import BackboneError
+    from selm_lib.features.backbones import BackboneError
 
     params["backbones"]["tiny_w2v"]["layers"] = 4
     with pytest.raises(BackboneError, match=r"features\.backbones\.tiny_w2v\.layers"):

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from selm_lib.fewshot import (
+from selm_lib.config import SCHEMA
+from selm_lib.selm.adapt import (
     TUNABLE,
     FewshotError,
     _adapt_baseline,
@@ -14,7 +15,6 @@ from selm_lib.fewshot import (
     support_set,
     tuned_parameters,
 )
-from selm_lib.params import SCHEMA
 from tests.test_model import AUDIO_DIM, make_tokenizer, tiny_model
 
 

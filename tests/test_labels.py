@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from selm_lib.labels import (
+from selm_lib.data.labels import (
     SEREVALS_CLASSES,
     class_map,
     classes_of,

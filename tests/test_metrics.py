@@ -1,4 +1,4 @@
-"""selm_lib.metrics against scikit-learn, plus unmapped answers and the speaker bootstrap."""
+"""selm_lib.evaluation.metrics against scikit-learn, plus unmapped answers and the speaker bootstrap."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sklearn.metrics import (
     recall_score,
 )
 
-from selm_lib import metrics as M
+from selm_lib.evaluation import metrics as M
 
 CLASSES = ["anger", "happiness", "neutral", "sadness", "fear"]
 DUMMY = "__wrong__"  # stands in for an unmapped answer on the scikit-learn side

@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from selm_lib import decode
-from selm_lib.model import (
+from selm_lib.selm import decode
+from selm_lib.selm.model import (
     CONFIG_FILE,
     IGNORE_INDEX,
     SELM,

@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from selm_lib.params import (
+from selm_lib.config import (
     STAGE_SECTIONS,
     ParamsError,
     load_params,
@@ -13,7 +13,7 @@ from selm_lib.params import (
     stage_params,
     validate,
 )
-from selm_lib.run import stage_of
+from selm_lib.report.runner import stage_of
 
 from .conftest import PROJECT
 

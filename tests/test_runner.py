@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from selm_lib.run import stage_of, strip_volatile
+from selm_lib.report.runner import stage_of, strip_volatile
 
 from .conftest import PROJECT
 
@@ -63,7 +63,7 @@ def tiny_project(tmp_path):
 
 def run_notebook(project: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "selm_lib.run", "notebooks/01_curate.py"],
+        [sys.executable, "-m", "selm_lib.report.runner", "notebooks/01_curate.py"],
         cwd=project,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from selm_lib import serevals as se
+from selm_lib.serevals import probe as se
 
 C = len(se.CLASSES)
 OTHER = se.CLASSES.index("other")

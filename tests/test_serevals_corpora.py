@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from selm_lib.corpora import SCANNERS, CorpusLayoutError, scan
-from selm_lib.labels import SEREVALS_CLASSES, label_table
+from selm_lib.data.corpora.base import CorpusLayoutError
+from selm_lib.data.corpora.registry import SCANNERS, scan
+from selm_lib.data.labels import SEREVALS_CLASSES, label_table
 
 CORPORA = (
     "emovo",

@@ -11,14 +11,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
+from selm_lib.data.corpora.__main__ import main as corpora_cli
 
-from selm_lib.corpora import SCANNERS, CorpusLayoutError, scan
-from selm_lib.corpora.__main__ import main as corpora_cli
-from selm_lib.labels import SEREVALS_CLASSES, label_table
+from selm_lib.data.corpora.base import CorpusLayoutError
+from selm_lib.data.corpora.registry import SCANNERS, scan
+from selm_lib.data.labels import SEREVALS_CLASSES, label_table
 
 CORPORA = ("resd", "enterface", "mead", "expresso")
 AUDIO = (0.1 * np.sin(np.arange(4800) / 5)).astype(np.float32)  # 0.3 s at 16 kHz
-NOT_EXTRACTED = "audio not extracted: run python -m selm_lib.corpora extract resd ROOT"
+NOT_EXTRACTED = "audio not extracted: run python -m selm_lib.data.scan extract resd ROOT"
 
 
 def write(root: Path, *relative: str, rate: int = 16000) -> None:

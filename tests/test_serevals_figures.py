@@ -12,7 +12,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from selm_lib import serevals_figures as sf  # noqa: E402
+from selm_lib.serevals import figures as sf  # noqa: E402
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "serevals_published"
 NAN = np.nan

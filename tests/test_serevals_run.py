@@ -9,18 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selm_lib import serevals_run as sr
-from selm_lib.serevals import VARIANTS
+from selm_lib.serevals import protocol as sr
+from selm_lib.serevals import results as rs
+from selm_lib.serevals.results import VARIANTS
 
-CORPUS_ROWS, LOAD_FRAMES, READ_RESULTS = sr.corpus_rows, sr.load_frames, sr.read_results
+CORPUS_ROWS, LOAD_FRAMES, READ_RESULTS = sr.corpus_rows, sr.load_frames, rs.read_results
 CLUSTERS = {"a": ["c1", "c2", "missing"], "b": ["c3", "c4"], "c": ["c1", "c2"]}
 
 
 def test_cluster_pairs_within_clusters_only_and_once():
-    pairs = sr.cluster_pairs(CLUSTERS, ["c1", "c2", "c3", "solo"])
+    pairs = rs.cluster_pairs(CLUSTERS, ["c1", "c2", "c3", "solo"])
     assert [(t, s) for _, t, s in pairs] == [("c1", "c2"), ("c2", "c1")]
     assert {c for c, _, _ in pairs} == {"a"}  # first cluster that holds the pair
-    assert sr.unavailable_members(CLUSTERS, ["c1", "c2", "c3"]) == {
+    assert rs.unavailable_members(CLUSTERS, ["c1", "c2", "c3"]) == {
         "a": ["missing"],
         "b": ["c4"],
     }
@@ -39,7 +40,7 @@ def frame(speakers: int, per_speaker: int, corpus: str = "x") -> pd.DataFrame:
 def test_speaker_split_is_disjoint_deterministic_and_labelled():
     rows = frame(10, 6)
     test, label = sr.in_domain_split(rows, "x", "speaker", 0.2, seed=3)
-    assert label == sr.SPEAKER_DISJOINT
+    assert label == rs.SPEAKER_DISJOINT
     assert set(rows["speaker"][test]).isdisjoint(rows["speaker"][~test])
     assert rows["speaker"][test].nunique() == 2
     again, _ = sr.in_domain_split(rows, "x", "speaker", 0.2, seed=3)
@@ -49,11 +50,11 @@ def test_speaker_split_is_disjoint_deterministic_and_labelled():
 def test_random_split_and_one_speaker_are_labelled_overlapping():
     rows = frame(5, 20)
     test, label = sr.in_domain_split(rows, "x", "random", 0.2, seed=0)
-    assert label == sr.SPEAKER_OVERLAPPING and test.sum() == 20
+    assert label == rs.SPEAKER_OVERLAPPING and test.sum() == 20
     one = frame(1, 30)
     test, label = sr.in_domain_split(one, "thorsten", "speaker", 0.2, seed=0)
-    assert label == sr.SPEAKER_OVERLAPPING and test.sum() == 6
-    with pytest.raises(sr.SerevalsError, match="serevals.corpora"):
+    assert label == rs.SPEAKER_OVERLAPPING and test.sum() == 6
+    with pytest.raises(rs.SerevalsError, match="serevals.corpora"):
         sr.in_domain_split(frame(1, 1), "tiny", "speaker", 0.2, seed=0)
 
 
@@ -149,7 +150,7 @@ def test_run_backbone_scores_in_domain_and_ood_pairs(project):
     assert max(lengths) <= 10  # truncated to max_seconds (0.2 s x 50 frames/s)
     in_domain = results[results["kind"] == "in_domain"]
     assert list(in_domain["train"]) == ["c1", "c2", "c3", "c4"]
-    assert set(in_domain["split"]) == {sr.SPEAKER_DISJOINT}
+    assert set(in_domain["split"]) == {rs.SPEAKER_DISJOINT}
     assert (in_domain["unweighted_accuracy"] > in_domain["chance_ua"]).all()
     ood = results[results["kind"] == "ood"]
     pairs = {(t, s) for t, s in zip(ood["train"], ood["test"], strict=True)}
@@ -183,7 +184,7 @@ def test_paper_flag_gives_absent_classes_the_bonus(project):
 
 def test_matrices_and_summary(project, tmp_path):
     params, _, (results, _, _) = project
-    table = sr.matrix(results, "b", "macro_f1", "estimated", params["serevals"]["corpora"])
+    table = rs.matrix(results, "b", "macro_f1", "estimated", params["serevals"]["corpora"])
     assert list(table.index) == list(table.columns) == ["c1", "c2", "c3", "c4"]
     assert np.isnan(table.loc["c3", "c1"]) and np.isnan(table.loc["c1", "c3"])
     diag = results[results["kind"] == "in_domain"].set_index("train")["macro_f1"]
@@ -191,12 +192,12 @@ def test_matrices_and_summary(project, tmp_path):
     row = results[(results.train == "c1") & (results.test == "c2")
                   & (results.variant == "estimated")]  # fmt: skip
     assert table.loc["c1", "c2"] == pytest.approx(float(row["macro_f1"].iloc[0]))
-    all_m = sr.matrices(results, params)
-    sr.write_matrices(all_m, tmp_path / "m")
+    all_m = rs.matrices(results, params)
+    rs.write_matrices(all_m, tmp_path / "m")
     assert (tmp_path / "m" / "b" / "oracle" / "accuracy.csv").is_file()
     nested = json.loads((tmp_path / "m" / "matrices.json").read_text())
     assert nested["b"]["estimated"]["macro_f1"]["c3"]["c1"] is None
-    summary = sr.summary(results, params)
+    summary = rs.summary(results, params)
     block = summary["backbones"]["b"]
     assert block["in_domain"]["corpora"] == 4
     assert block["in_domain"]["macro_f1"] == pytest.approx(diag.mean(), abs=1e-6)
@@ -209,11 +210,11 @@ def test_matrices_and_summary(project, tmp_path):
 def test_missing_inputs_name_the_params_key(tmp_path):
     params = fake_params(tmp_path)
     # the unpatched functions (the module fixture patches the loaders while it is alive)
-    with pytest.raises(sr.SerevalsError, match="curate.corpora"):
+    with pytest.raises(rs.SerevalsError, match="curate.corpora"):
         CORPUS_ROWS(params, "c1")
-    with pytest.raises(sr.SerevalsError, match="features.backbones.b.corpora"):
+    with pytest.raises(rs.SerevalsError, match="features.backbones.b.corpora"):
         LOAD_FRAMES(params, "b", "c1", ["u"])
-    with pytest.raises(sr.SerevalsError, match="serevals_probe"):
+    with pytest.raises(rs.SerevalsError, match="serevals_probe"):
         READ_RESULTS(params)
 
 
@@ -234,32 +235,32 @@ def test_random_split_is_labelled_in_every_output(project):
     params, _, _ = project
     params = {**params, "serevals": {**params["serevals"], "split": "random"}}
     results, _, meta = sr.run_backbone(params, "b")
-    assert set(results["split"]) == {sr.SPEAKER_OVERLAPPING}
-    assert set(meta["split"].values()) == {sr.SPEAKER_OVERLAPPING}
-    assert sr.summary(results, params)["split_labels"] == [sr.SPEAKER_OVERLAPPING]
+    assert set(results["split"]) == {rs.SPEAKER_OVERLAPPING}
+    assert set(meta["split"].values()) == {rs.SPEAKER_OVERLAPPING}
+    assert rs.summary(results, params)["split_labels"] == [rs.SPEAKER_OVERLAPPING]
 
 
 def test_outputs_carry_the_split_and_collapses_are_counted(project, tmp_path):
     params, _, (results, predictions, _) = project
-    assert set(predictions["split"]) == {sr.SPEAKER_DISJOINT}
-    summary = sr.summary(results, params)
+    assert set(predictions["split"]) == {rs.SPEAKER_DISJOINT}
+    summary = rs.summary(results, params)
     assert summary["split_per_corpus"] == dict.fromkeys(["c1", "c2", "c3", "c4"],
-                                                        sr.SPEAKER_DISJOINT)  # fmt: skip
+                                                        rs.SPEAKER_DISJOINT)  # fmt: skip
     # every in-domain probe of the fake corpora beats chance (checked row by row above)
     assert summary["backbones"]["b"]["in_domain"]["share_above_chance_ua"] == 1.0
-    sr.write_matrices(sr.matrices(results, params), tmp_path / "m", about={"normalize": "corpus"})
+    rs.write_matrices(rs.matrices(results, params), tmp_path / "m", about={"normalize": "corpus"})
     assert json.loads((tmp_path / "m" / "matrices.json").read_text())["about"] == {
         "normalize": "corpus"
     }
-    folder = sr.probe_folder(params, "b")
+    folder = rs.probe_folder(params, "b")
     folder.mkdir(parents=True, exist_ok=True)
     predictions.to_csv(folder / "predictions.csv", index=False)
-    before = sr.single_class_share(params)
+    before = rs.single_class_share(params)
     rows = predictions.copy()
     chosen = (rows["train"] == "c1") & (rows["test"] == "c2") & (rows["variant"] == "oracle")
     rows.loc[chosen, "prediction"] = "anger"  # one collapsed cell out of 6 oracle cells
     rows.to_csv(folder / "predictions.csv", index=False)
-    share = sr.single_class_share(params)
+    share = rs.single_class_share(params)
     assert list(share.index) == ["none", "train_prior", "oracle", "estimated"]
     assert share["oracle"] == pytest.approx(before["oracle"] + 1 / 6)  # the c1 -> c2 cell
     assert share.drop("oracle").equals(before.drop("oracle"))
@@ -277,7 +278,7 @@ def test_a_corpus_labelled_only_other_is_an_error(project):
 
     sr.corpus_rows = all_other
     try:
-        with pytest.raises(sr.SerevalsError, match="'c3'.*'other'.*serevals.corpora"):
+        with pytest.raises(rs.SerevalsError, match="'c3'.*'other'.*serevals.corpora"):
             sr.run_backbone(params, "b")
     finally:
         sr.corpus_rows = original

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from selm_lib.corpora import scan, usable
-from selm_lib.labels import corpus_labels
-from selm_lib.synth.layouts import WRITERS, Plan, write_corpus
-from selm_lib.synth.serevals_layouts import SEREVALS_STYLES, SEREVALS_WRITERS, corpus_style
+from selm_lib.data.corpora.base import usable
+from selm_lib.data.corpora.registry import scan
+from selm_lib.data.labels import corpus_labels
+from selm_lib.data.synth.common import Plan
+from selm_lib.data.synth.registry import WRITERS, write_corpus
+from selm_lib.data.synth.serevals_layouts import SEREVALS_STYLES, SEREVALS_WRITERS, corpus_style
 
 NAMES = sorted(SEREVALS_WRITERS)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from selm_lib.corpora import scan
-from selm_lib.splits import SplitError, check_speaker_disjoint, speaker_splits
+from selm_lib.data.corpora.registry import scan
+from selm_lib.data.splits import SplitError, check_speaker_disjoint, speaker_splits
 
 from .conftest import corpus_dir
 

@@ -8,18 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from selm_lib.model import build_selm
-from selm_lib.tokenizer import train_bpe
-from selm_lib.train import (
-    Encoded,
-    TrainConfig,
-    TrainingError,
-    answer_text,
-    encode_triplets,
-    epoch_batches,
-    fit,
-    resolve_device,
-)
+from selm_lib.config.device import resolve_device
+from selm_lib.selm.batching import Encoded, TrainingError, answer_text, encode_triplets
+from selm_lib.selm.model import build_selm
+from selm_lib.selm.tokenizer import train_bpe
+from selm_lib.selm.train import TrainConfig, epoch_batches, fit
 
 from .test_model import tiny_config
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from selm_lib.params import load_params
-from selm_lib.tokenizer import TokenizerError, load_tokenizer, train_bpe
-from selm_lib.triplets import (
+from selm_lib.config import load_params
+from selm_lib.selm.tokenizer import TokenizerError, load_tokenizer, train_bpe
+from selm_lib.selm.triplets import (
     TripletError,
     bin_word,
     build_triplets,

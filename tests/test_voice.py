@@ -1,4 +1,4 @@
-"""Tests of the synthetic emotional voice (selm_lib.synth.voice)."""
+"""Tests of the synthetic emotional voice (selm_lib.data.synth.voice)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from selm_lib.synth.voice import (
+from selm_lib.data.synth.voice import (
     EMOTIONS,
     CorpusStyle,
     Language,

@@ -1,0 +1,122 @@
+"""The classification baseline SELM is compared against: the same frozen, cached encoder features
+and the same training corpora, but the traditional formulation, a small classifier over a fixed
+set of categorical labels.
+
+Frames are pooled to mean and standard deviation, then a two-layer MLP predicts the emotion.
+At test time its logits are restricted to the test corpus's classes (each class's logit is that of
+the training emotion it stands for), the same restriction SELM's class scoring gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def pool_frames(frames: list[np.ndarray]) -> np.ndarray:
+    """(N, 2D): per-utterance mean and standard deviation over frames."""
+    return np.stack([np.concatenate([f.mean(axis=0), f.std(axis=0)]) for f in frames]).astype(
+        np.float32
+    )
+
+
+@dataclass
+class BaselineConfig:
+    """Built from ``eval_ood.baseline`` (:func:`selm_lib.config.section_config`)."""
+
+    hidden: int
+    dropout: float
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    patience: int
+    seed: int
+
+
+class PooledClassifier(nn.Module):
+    """Standardised pooled features -> Linear -> GELU -> Dropout -> Linear (class logits)."""
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int, dropout: float,
+                 mean: np.ndarray, std: np.ndarray) -> None:  # fmt: skip
+        super().__init__()
+        # Feature standardisation is part of the model so a saved model needs nothing else.
+        self.register_buffer("mean", torch.from_numpy(mean))
+        self.register_buffer("std", torch.from_numpy(std))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 2D) -> (B, C)
+        return self.net((x - self.mean) / self.std)
+
+
+def train_classifier(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    n_classes: int,
+    config: BaselineConfig,
+) -> tuple[PooledClassifier, list[dict[str, float]]]:
+    """Cross-entropy with class-balanced weights, AdamW, early stopping on validation loss."""
+    torch.manual_seed(config.seed)
+    mean = train_x.mean(axis=0)
+    std = train_x.std(axis=0) + 1e-5
+    model = PooledClassifier(train_x.shape[1], n_classes, config.hidden, config.dropout, mean, std)
+    counts = np.bincount(train_y, minlength=n_classes).astype(np.float32)
+    # Balanced weights: the natural training corpora are dominated by neutral.
+    weights = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / n_classes)
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)  # fmt: skip
+    tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y.astype(np.int64))
+    vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y.astype(np.int64))
+    best, best_state, waited, history = float("inf"), None, 0, []
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(tx))
+        for start in range(0, len(order), config.batch_size):
+            index = torch.from_numpy(order[start : start + config.batch_size])
+            loss = loss_fn(model(tx[index]), ty[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(vx)
+            val_loss = float(loss_fn(logits, vy))
+            val_acc = float((logits.argmax(dim=1) == vy).float().mean())
+        history.append({"epoch": epoch, "val_loss": val_loss, "val_accuracy": val_acc})
+        if val_loss < best - 1e-6:
+            best, waited = val_loss, 0
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return model, history
+
+
+@torch.no_grad()
+def restricted_predictions(
+    model: PooledClassifier, x: np.ndarray, train_classes: list[str], test_map: dict[str, str],
+    test_classes: list[str],
+) -> np.ndarray:  # fmt: skip
+    """Predicted test classes: argmax over the training emotions that map into the test set.
+
+    ``test_map`` maps a training emotion to its test class (e.g. excited -> happy for IEMOCAP);
+    emotions outside the test class set are masked out.
+    """
+    logits = model(torch.from_numpy(x)).numpy()  # (N, C_train)
+    allowed = np.array([e in test_map and test_map[e] in test_classes for e in train_classes])
+    if not allowed.any():
+        raise ValueError("no training emotion maps into the test class set")
+    logits = np.where(allowed[None, :], logits, -np.inf)
+    return np.array([test_map[train_classes[i]] for i in logits.argmax(axis=1)], dtype=object)

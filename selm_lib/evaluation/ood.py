@@ -1,0 +1,170 @@
+"""Out-of-domain evaluation on the held-out corpora (stage ``eval_ood``).
+
+Methods, each scored on every test corpus with its own class set (``curate.class_sets``):
+
+* ``selm_generate``: SELM writes an answer (beam search); the text is mapped to a test class
+  through the synonym table ``selm_lib/data/tables/synonyms.csv``; unmappable answers count as errors;
+* ``selm_score``: every class's verbalisation ranked by its log-likelihood (never unmappable);
+* ``classifier_baseline``: a small classifier on the same cached features and training corpora;
+* ``majority``: the test corpus's most frequent class (it reads the test labels: a reference
+  line, not a method);
+* ``chance``: uniform random classes (seeded).
+
+Metrics: accuracy (WA), unweighted accuracy (UA, mean per-class recall), macro-F1, n, and 95 %
+intervals by bootstrap over speakers.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from selm_lib.config import resolve_path
+from selm_lib.data.corpora.base import usable
+from selm_lib.evaluation import metrics as M
+from selm_lib.evaluation.baseline import (
+    PooledClassifier,
+)
+from selm_lib.evaluation.results import BASELINES, SELM_METHODS, UNMAPPED, EvalError
+from selm_lib.selm.batching import Encoded, answer_text, collate
+from selm_lib.selm.decode import generate, score_classes
+
+
+@lru_cache(maxsize=1)
+def synonyms() -> dict[str, str]:
+    """``{word: package emotion}`` from ``selm_lib/data/tables/synonyms.csv``."""
+    with resources.files("selm_lib.data").joinpath("tables", "synonyms.csv").open(encoding="utf-8") as handle:
+        table = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    return dict(zip(table["word"], table["emotion"], strict=True))
+
+
+def map_answer(text: str, to_class: dict[str, str]) -> str:
+    """The test class a generated answer names: its first word found in the synonym table whose
+    emotion is in the class set; :data:`UNMAPPED` when there is none."""
+    for word in re.findall(r"[a-z]+", text.lower()):
+        emotion = synonyms().get(word)
+        if emotion is not None and emotion in to_class:
+            return to_class[emotion]
+    return UNMAPPED
+
+
+def evaluation_rows(manifest: pd.DataFrame, corpus: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The evaluated rows (usable, inside the class set) and what was excluded, counted."""
+    good = usable(manifest)
+    rows = good[good["eval_class"] != ""].reset_index(drop=True)
+    excluded = {
+        "quarantined": int(len(manifest) - len(good)),
+        "outside_class_set": int(len(good) - len(rows)),
+    }
+    if rows.empty:
+        raise EvalError(
+            f"test corpus '{corpus}' has no usable rows in its class set ({excluded}); check "
+            f"artifacts/manifests/{corpus}.csv and params.yaml 'curate.class_sets.{corpus}'"
+        )
+    return rows, excluded
+
+
+def check_vocabulary(corpus: str, classes: list[str], trained: list[str]) -> None:
+    """Every test class must be an answer SELM was trained to give (else scoring it is a guess
+    about a word the model never produced)."""
+    missing = [c for c in classes if c not in trained]
+    if missing:
+        raise EvalError(
+            f"test corpus '{corpus}': class(es) {missing} never occur as a categorical answer in "
+            f"training (trained answers: {', '.join(trained)}). Fix: merge or drop them in the "
+            f"class set (params.yaml 'curate.class_sets.{corpus}', 'curate.ravdess_calm' for "
+            "calm), or add a training corpus that has them ('selm.train_corpora')."
+        )
+
+
+def check_predictions(predictions: pd.DataFrame, rows: pd.DataFrame, corpus: str,
+                      source: str = "predictions") -> None:  # fmt: skip
+    """A prediction table must cover exactly the evaluated rows, once per method."""
+    for method, group in predictions[predictions["corpus"] == corpus].groupby("method"):
+        ids, expected = list(group["utterance_id"]), set(rows["utterance_id"])
+        if len(ids) != len(set(ids)) or set(ids) != expected:
+            extra, missing = set(ids) - expected, expected - set(ids)
+            raise EvalError(
+                f"{source}: method '{method}' on '{corpus}' does not match the manifest "
+                f"({len(missing)} evaluated rows without a prediction, {len(extra)} predictions "
+                f"for rows not evaluated, {len(ids) - len(set(ids))} duplicates); rerun "
+                "dvc repro eval_ood"
+            )
+
+
+def _prompt_batches(feats: list[np.ndarray], prompt_ids: list[int], eos: int, batch_size: int,
+                    device: torch.device):  # fmt: skip
+    data = Encoded(
+        feats,
+        [prompt_ids] * len(feats),
+        [[eos]] * len(feats),
+        np.ones(len(feats), np.float32),
+        [""] * len(feats),
+        [""] * len(feats),
+    )
+    for start in range(0, len(feats), batch_size):
+        index = np.arange(start, min(start + batch_size, len(feats)))
+        yield index, collate(data, index, eos, device)
+
+
+@torch.no_grad()
+def selm_predict(model: Any, tokenizer: Any, feats: list[np.ndarray], classes: list[str],
+                 to_class: dict[str, str], selm: dict[str, Any], eval_ood: dict[str, Any],
+                 device: torch.device, generate_answers: bool = True,
+                 ) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+    """(generated texts, their mapped classes, class-scoring predictions) for one test corpus.
+
+    ``generate_answers=False`` skips generation (empty texts) when only class scoring is needed.
+    """
+    spec = selm["views"]["categorical"]
+    prompt = tokenizer.encode(spec["prompt"])
+    eos = tokenizer.eos_token_id
+    candidates = [tokenizer.encode(answer_text(spec["answer"].format(emotion=c))) + [eos]
+                  for c in classes]  # fmt: skip
+    texts, scored = [], []
+    for _, batch in _prompt_batches(feats, prompt, eos, eval_ood["batch_size"], device):
+        args = (batch["features"], batch["feature_mask"], batch["prompt_ids"], batch["prompt_mask"])
+        if generate_answers:
+            ids = generate(model, *args, eos_token_id=eos,
+                           max_new_tokens=eval_ood["max_new_tokens"],
+                           num_beams=eval_ood["num_beams"])  # fmt: skip
+            texts += [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids]
+        else:
+            texts += [""] * len(batch["features"])
+        scores = score_classes(model, *args, candidates)  # (B, C)
+        scored += [classes[i] for i in scores.argmax(dim=1).tolist()]
+    return texts, [map_answer(t, to_class) for t in texts], scored
+
+
+def load_baseline(common: dict[str, Any]) -> tuple[PooledClassifier, list[str]]:
+    """The classification baseline the eval_ood stage trained, and its training classes."""
+    path = resolve_path(common["output_root"]) / "eval_ood" / "baseline.pt"
+    if not path.is_file():
+        raise EvalError(f"{path} is missing: run dvc repro eval_ood")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    dim = saved["in_dim"]
+    model = PooledClassifier(dim, len(saved["classes"]), saved["hidden"], saved["dropout"],
+                             np.zeros(dim, np.float32), np.ones(dim, np.float32))  # fmt: skip
+    model.load_state_dict(saved["state"])
+    model.eval()
+    return model, list(saved["classes"])
+
+
+def relative_gains(result: dict[str, dict[str, Any]], corpora: list[str]) -> dict[str, Any]:
+    """SELM's relative accuracy gain over the best baseline per corpus (the paper's headline)."""
+    gains: dict[str, Any] = {}
+    for corpus in corpora:
+        best = max(BASELINES, key=lambda b: result[b][corpus]["accuracy"])
+        gains[corpus] = {
+            "best_baseline": best,
+            **{m: round(M.relative_gain(result[m][corpus]["accuracy"],
+                                        result[best][corpus]["accuracy"]), 6)
+               for m in SELM_METHODS},
+        }  # fmt: skip
+    return gains

@@ -1,0 +1,91 @@
+"""The OOD evaluation's result, as the ``eval_ood`` stage writes it and the report reads it: the
+method names, the prediction table and :class:`OODResult` (no model code)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from selm_lib.config import resolve_path
+from selm_lib.evaluation import metrics as M
+
+UNMAPPED = "<unmapped>"
+METHODS = ("selm_generate", "selm_score", "classifier_baseline", "majority", "chance")
+SELM_METHODS = ("selm_generate", "selm_score")
+BASELINES = ("classifier_baseline", "majority", "chance")
+PREDICTION_COLUMNS = ["corpus", "utterance_id", "speaker", "truth", "method", "prediction",
+                      "generated"]  # fmt: skip
+
+
+class EvalError(ValueError):
+    """Bad evaluation input; names the corpus, the file or the params key."""
+
+
+
+@dataclass
+class OODResult:
+    predictions: pd.DataFrame
+    metrics: dict[str, Any]
+    classes: dict[str, list[str]]
+    excluded: dict[str, dict[str, int]]
+    unmapped_rate: dict[str, float]
+
+    def table(self, metric: str = "accuracy") -> pd.DataFrame:
+        """Methods x corpora, the paper's shape."""
+        return pd.DataFrame({
+            corpus: {m: self.metrics[m][corpus][metric] for m in METHODS}
+            for corpus in self.classes
+        })  # fmt: skip
+
+    @classmethod
+    def load(cls, common: dict[str, Any], metrics_path: str | Path) -> OODResult:
+        """What the eval_ood stage wrote: its predictions and ``ood.json``."""
+        predictions_path = resolve_path(common["output_root"]) / "eval_ood" / "predictions.csv"
+        for path in (predictions_path, Path(metrics_path)):
+            if not path.is_file():
+                raise EvalError(f"{path} is missing: run dvc repro eval_ood")
+        metrics = json.loads(Path(metrics_path).read_text())
+        predictions = pd.read_csv(predictions_path, keep_default_na=False, dtype=str)
+        return cls(predictions, metrics, metrics["classes"], metrics["excluded"],
+                   metrics["unmapped_rate"])  # fmt: skip
+
+    def interval(self, method: str, corpus: str, metric: str) -> str:
+        """``value [low, high]`` of one method x corpus x metric."""
+        values = self.metrics[method][corpus]
+        low, high = values["ci95"][metric]
+        return f"{values[metric]:.3f} [{low:.3f}, {high:.3f}]"
+
+    def verdict(self, corpus: str) -> str:
+        """One sentence: the better SELM variant on ``corpus`` against the best baseline, judged
+        by whether the baseline's accuracy lies above, inside or below SELM's 95 % interval."""
+        m = self.metrics
+        acc = {k: m[k][corpus]["accuracy"] for k in METHODS}
+        best_selm = max(SELM_METHODS, key=acc.get)
+        low, high = m[best_selm][corpus]["ci95"]["accuracy"]
+        base = m["relative_gain_over_best_baseline"][corpus]["best_baseline"]
+        verdict = (
+            "above" if low > acc[base] else "not distinguishable from" if high >= acc[base]
+            else "below"
+        )  # fmt: skip
+        n_classes = len(self.classes[corpus])
+        return (
+            f"**{corpus}** ({m[best_selm][corpus]['n']} items, {n_classes} classes, "
+            f"chance {1 / n_classes:.2f}): the better SELM variant, {best_selm}, "
+            f"reaches accuracy {acc[best_selm]:.3f} (95 % CI {low:.3f}-{high:.3f}), "
+            f"{verdict} the best baseline ({base}, {acc[base]:.3f}); the classifier baseline "
+            f"scores {acc['classifier_baseline']:.3f} and the majority class "
+            f"{acc['majority']:.3f}. {100 * self.unmapped_rate[corpus]:.1f} % of generated "
+            "answers were unmappable."
+        )
+
+    def confusion(self, method: str, corpus: str) -> pd.DataFrame:
+        rows = self.predictions[(self.predictions["method"] == method)
+                                & (self.predictions["corpus"] == corpus)]  # fmt: skip
+        classes = self.classes[corpus]
+        matrix = M.confusion(rows["truth"], rows["prediction"], classes, include_unmapped=True)
+        columns = classes + ([UNMAPPED] if matrix.shape[1] > len(classes) else [])
+        return pd.DataFrame(matrix, index=classes, columns=columns)

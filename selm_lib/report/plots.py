@@ -1,0 +1,128 @@
+"""Figures of the reports. Functions take tables and return a matplotlib Figure."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from selm_lib.data.audio import TARGET_SAMPLE_RATE, load_audio
+
+
+def duration_histograms(manifest: pd.DataFrame) -> plt.Figure:
+    """Clip durations per corpus (usable rows)."""
+    corpora = sorted(manifest["corpus"].unique())
+    fig, axes = plt.subplots(1, len(corpora), figsize=(3 * len(corpora), 2.6), squeeze=False)
+    for ax, corpus in zip(axes[0], corpora, strict=True):
+        values = manifest.loc[manifest["corpus"] == corpus, "duration_s"]
+        ax.hist(values, bins=20, color="#4c72b0")
+        ax.set_title(corpus, fontsize=9)
+        ax.set_xlabel("duration (s)")
+    axes[0][0].set_ylabel("clips")
+    fig.tight_layout()
+    return fig
+
+
+def sample_rate_bars(manifest: pd.DataFrame) -> plt.Figure:
+    """Files per original sample rate and corpus (all are resampled to 16 kHz at load time)."""
+    table = manifest.groupby(["corpus", "sample_rate"]).size().unstack(fill_value=0)
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    table.plot.bar(ax=ax, stacked=True)
+    ax.set_ylabel("files")
+    ax.set_xlabel("")
+    ax.legend(title="sample rate (Hz)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def log_mel(
+    signal: np.ndarray, sample_rate: int = TARGET_SAMPLE_RATE, n_mels: int = 64
+) -> np.ndarray:
+    """Log-mel spectrogram (n_mels, frames), 25 ms windows, 10 ms hop; numpy only."""
+    n_fft, hop = 400, 160
+    if len(signal) < n_fft:
+        signal = np.pad(signal, (0, n_fft - len(signal)))
+    frames = np.lib.stride_tricks.sliding_window_view(signal, n_fft)[::hop] * np.hanning(n_fft)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (frames, n_fft/2+1)
+    mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
+    edges = 700 * (10 ** (np.linspace(mel(0), mel(sample_rate / 2), n_mels + 2) / 2595) - 1)
+    bins = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    weights = np.zeros((n_mels, len(bins)))
+    for m in range(n_mels):
+        lo, mid, hi = edges[m : m + 3]
+        weights[m] = np.clip(
+            np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)), 0, None
+        )
+    return np.log(weights @ power.T + 1e-8)
+
+
+def spectrogram_grid(examples: pd.DataFrame, title_column: str = "emotion") -> plt.Figure:
+    """One log-mel spectrogram per row of ``examples`` (columns path and ``title_column``)."""
+    n = len(examples)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (_, row) in zip(axes.flat, examples.iterrows(), strict=False):
+        spec = log_mel(load_audio(row["path"]))
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
+        ax.set_title(f"{row[title_column]} ({row['speaker']})", fontsize=9)
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def count_heatmap(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Annotated heatmap of a count table (rows x columns)."""
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * table.shape[1], 0.6 + 0.35 * table.shape[0]))
+    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set_title(title)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmap(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """Row-normalised confusion matrix (rows = true class), counts annotated."""
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    shares = table.div(table.sum(axis=1).replace(0, 1), axis=0)
+    sns.heatmap(
+        shares, annot=table.values, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.tick_params(axis="y", rotation=0)
+    ax.set_title(title)
+    return ax
+
+
+def recall_bars(predictions: pd.DataFrame, classes: dict[str, list[str]],
+                methods: list[str]) -> plt.Figure:  # fmt: skip
+    """Per-class recall per method, one panel per corpus."""
+    fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 3.2), squeeze=False)
+    for ax, (corpus, names) in zip(axes[0], classes.items(), strict=True):
+        rows = predictions[predictions["corpus"] == corpus]
+        table = pd.DataFrame({
+            method: [
+                float((group["prediction"] == name).mean()) if len(group) else 0.0
+                for name in names
+                for group in [rows[(rows["method"] == method) & (rows["truth"] == name)]]
+            ]
+            for method in methods
+        }, index=names)  # fmt: skip
+        table.plot.bar(ax=ax, width=0.8)
+        ax.set_ylim(0, 1)
+        ax.set_title(corpus)
+        ax.set_ylabel("recall")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,225 @@
+"""Few-shot adaptation sweeps (stages ``fewshot_item`` and ``fewshot``).
+
+For every OOD test corpus the speakers are split once, deterministically from ``common.seed``,
+into an adaptation pool and evaluation speakers (``fewshot.support_share``), so support examples
+never come from a speaker they are evaluated on and every (k, seed) is scored on the same people.
+For each k in ``fewshot_sweep.k`` and seed in ``fewshot_sweep.seeds`` an item draws k examples per
+class from the pool (nested: the k=2 set is inside the k=4 set of the same seed), adapts, and
+scores the evaluation speakers:
+
+* ``selm_mappers``: the trained SELM with the part in front of the LM that ``fewshot.tune`` names
+  tuned, LM frozen. The default, ``input_layer``, tunes only the first linear layer of the audio
+  projection, the map from encoder features into the model. A new corpus differs from the
+  training ones first in its encoder features (channel, speakers), so re-fitting that map adapts
+  the input while the rest of the projection, the mappers and the LM keep what the training
+  corpora taught them; and with a few thousand weights (the mappers have a few hundred thousand)
+  it cannot fit the identity of the few support speakers as readily. ``projection`` and
+  ``mappers`` tune more (ablations; on the embedded default they overfit the support set);
+* ``selm_full``: the same plus the language model (with its own, much smaller learning rate);
+* ``classifier_baseline``: the OOD stage's classifier fine-tuned on the same examples (its own
+  ``fewshot.baseline_steps`` and ``fewshot.baseline_learning_rate``).
+
+SELM adapts in eval mode (no dropout), as it is scored; scoring is class scoring, as in the OOD
+stage.
+
+k = 0 is the unadapted model: its predictions on the evaluation speakers equal the OOD stage's.
+Everything runs on cached features. ``python -m selm_lib.stages.fewshot_item item --k K --seed S``
+runs one item (a DVC matrix entry); the stage ``fewshot`` aggregates (:func:`aggregate`) and the
+report ``04_fewshot.py`` reads the aggregate.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from selm_lib.config import resolve_path
+from selm_lib.evaluation.baseline import PooledClassifier
+from selm_lib.selm.batching import Encoded, answer_text, collate
+
+METHODS = ("selm_mappers", "selm_full", "classifier_baseline")
+METRICS = ("accuracy", "unweighted_accuracy", "macro_f1")
+
+
+class FewshotError(ValueError):
+    """Bad few-shot request; names the corpus, class and params key."""
+
+
+def speaker_partition(rows: pd.DataFrame, corpus: str, seed: int, share: float) -> set[str]:
+    """The adaptation-pool speakers of a test corpus (the others are evaluated)."""
+    speakers = sorted(rows["speaker"].unique())
+    if len(speakers) < 2:
+        raise FewshotError(f"test corpus '{corpus}' has {len(speakers)} speaker(s): few-shot "
+                           "needs at least one for adaptation and one for evaluation")  # fmt: skip
+    order = np.random.default_rng([seed, zlib.crc32(corpus.encode())]).permutation(len(speakers))
+    n_pool = min(len(speakers) - 1, max(1, int(round(share * len(speakers)))))
+    return {speakers[i] for i in order[:n_pool]}
+
+
+def support_set(pool: pd.DataFrame, corpus: str, classes: list[str], k: int, seed: int,
+                cap: bool) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
+    """k rows per class from the pool, nested across k for a seed. Returns (rows, capped)."""
+    if k == 0:
+        return pool.iloc[:0], {}
+    chosen, capped = [], {}
+    for name in classes:
+        rows = pool[pool["eval_class"] == name].sort_values("utterance_id")
+        if len(rows) < k:
+            if not cap:
+                raise FewshotError(
+                    f"few-shot on '{corpus}': k={k} but class '{name}' has only {len(rows)} "
+                    "examples in the adaptation pool. Lower the largest k in "
+                    "params.yaml 'fewshot_sweep.k', raise 'fewshot.support_share', or set "
+                    "'fewshot.cap_k: true' to use every available example (reported)"
+                )
+            capped[name] = len(rows)
+        order = np.random.default_rng([seed, zlib.crc32(f"{corpus}:{name}".encode())]).permutation(
+            len(rows)
+        )
+        chosen.append(rows.iloc[order[: min(k, len(rows))]])
+    return pd.concat(chosen), capped
+
+
+TUNABLE = ("input_layer", "projection", "mappers")
+
+
+def tuned_parameters(model: Any, tune: str) -> list[torch.nn.Parameter]:
+    """The parameters few-shot adaptation tunes in front of the LM (``fewshot.tune``):
+    ``input_layer`` = the audio projection's first linear layer (encoder features -> model),
+    ``projection`` = the whole audio projection, ``mappers`` = the projection and both mappers."""
+    modules = {
+        "input_layer": (model.audio_projection.linear1,),
+        "projection": (model.audio_projection,),
+        "mappers": (model.audio_projection, model.audio_mapper, model.text_mapper),
+    }
+    if tune not in modules:
+        raise FewshotError(f"params.yaml 'fewshot.tune' is '{tune}'; use one of {TUNABLE}")
+    return [p for module in modules[tune] for p in module.parameters()]
+
+
+def _adapt_selm(model: Any, tokenizer: Any, frames: list[np.ndarray], answers: list[str],
+                selm: dict[str, Any], fewshot: dict[str, Any], full: bool, seed: int,
+                device: torch.device) -> Any:  # fmt: skip
+    """A copy of the model tuned on the support examples (categorical prompt -> class word)."""
+    model = copy.deepcopy(model)
+    spec = selm["views"]["categorical"]
+    eos = tokenizer.eos_token_id
+    data = Encoded(
+        frames,
+        [tokenizer.encode(spec["prompt"])] * len(frames),
+        [tokenizer.encode(answer_text(spec["answer"].format(emotion=a))) + [eos] for a in answers],
+        np.ones(len(frames), np.float32),
+        ["categorical"] * len(frames),
+        list(answers),
+    )
+    model.requires_grad_(False)
+    groups = [{"params": tuned_parameters(model, fewshot["tune"]), "lr": fewshot["learning_rate"]}]
+    if full:
+        groups.append({"params": list(model.lm.parameters()), "lr": fewshot["lm_learning_rate"]})
+    for group in groups:
+        for parameter in group["params"]:
+            parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+    torch.manual_seed(seed)
+    model.eval()  # no dropout: the tuned part sees the network it is scored with
+    batch_size = fewshot["batch_size"]
+    for step in range(fewshot["steps"]):
+        order = np.random.default_rng([seed, step]).permutation(len(frames))[:batch_size]
+        batch = collate(data, order, eos, device)
+        output = model(**{k: v for k, v in batch.items() if k != "weights"})
+        optimizer.zero_grad(set_to_none=True)
+        output["loss"].backward()
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+        optimizer.step()
+    model.eval()
+    return model
+
+
+def _adapt_baseline(baseline: PooledClassifier, train_classes: list[str], x: np.ndarray,
+                    y_test_class: list[str], to_class: dict[str, str], fewshot: dict[str, Any],
+                    seed: int) -> PooledClassifier:  # fmt: skip
+    """Fine-tune the classifier on the support examples. A test class is learned through the
+    training emotion(s) that map to it: the target is the first of them (e.g. happy for IEMOCAP's
+    happy, which excited also maps to)."""
+    model = copy.deepcopy(baseline)
+    target_of = {}
+    for index, emotion in enumerate(train_classes):
+        mapped = to_class.get(emotion)
+        if mapped is not None and mapped not in target_of:
+            target_of[mapped] = index
+    unknown = sorted(set(y_test_class) - set(target_of))
+    if unknown:
+        raise FewshotError(
+            f"few-shot baseline: test class(es) {', '.join(unknown)} map to no emotion the "
+            f"classifier was trained on ({', '.join(train_classes)}), so it cannot be fine-tuned "
+            "to them; with RAVDESS calm, set params.yaml 'curate.ravdess_calm' to neutral or "
+            "drop, or remove classifier_baseline from 'fewshot.methods'"
+        )
+    y = torch.tensor([target_of[c] for c in y_test_class], dtype=torch.long)
+    tx = torch.from_numpy(x)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=fewshot["baseline_learning_rate"],
+                                  weight_decay=0)  # fmt: skip
+    torch.manual_seed(seed)
+    model.train()
+    for step in range(fewshot["baseline_steps"]):
+        order = torch.from_numpy(
+            np.random.default_rng([seed, step]).permutation(len(tx))[: fewshot["batch_size"]]
+        )
+        loss = torch.nn.functional.cross_entropy(model(tx[order]), y[order])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    return model
+
+
+def item_folder(params: dict[str, Any], k: int, seed: int) -> Path:
+    return resolve_path(params["common"]["output_root"]) / "fewshot" / f"k{k}_seed{seed}"
+
+
+def aggregate(params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Mean and 95 % interval over seeds per corpus x method x k (t interval; one seed: none),
+    plus ``capped_k``: the classes that had fewer than k pool examples when fewshot.cap_k is on."""
+    from scipy import stats
+
+    rows, capped = [], {}
+    for k in params["fewshot_sweep"]["k"]:
+        for seed in params["fewshot_sweep"]["seeds"]:
+            path = item_folder(params, k, seed) / "metrics.json"
+            if not path.is_file():
+                raise FewshotError(f"{path} is missing: run dvc repro fewshot_item")
+            item = json.loads(path.read_text())
+            for corpus, classes in item.get("capped", {}).items():
+                capped.setdefault(corpus, {})[str(k)] = classes
+            for corpus, methods in item["results"].items():
+                for method, values in methods.items():
+                    rows.append({"corpus": corpus, "method": method, "k": k, "seed": seed,
+                                 **{m: values[m] for m in METRICS}})  # fmt: skip
+    table = pd.DataFrame(rows)
+    summary: dict[str, Any] = {}
+    for (corpus, method, k), group in table.groupby(["corpus", "method", "k"], sort=True):
+        entry = {}
+        for metric in METRICS:
+            values = group[metric].to_numpy(dtype=float)
+            mean = float(values.mean())
+            if len(values) > 1:
+                half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
+                             / np.sqrt(len(values)))  # fmt: skip
+            else:
+                half = 0.0
+            entry[metric] = {
+                "mean": round(mean, 6),
+                "ci95": [round(mean - half, 6), round(mean + half, 6)],
+            }
+        entry["seeds"] = int(len(group))
+        summary.setdefault(corpus, {}).setdefault(method, {})[str(int(k))] = entry
+    # k values that fewshot.cap_k lowered, per corpus: {k: {class: examples used}}
+    summary["capped_k"] = capped
+    return summary, table

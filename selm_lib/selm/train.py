@@ -1,0 +1,242 @@
+"""Training SELM on cached encoder features (the frozen encoder never runs per epoch).
+
+AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast on CUDA, early
+stopping on the speaker-disjoint validation loss. A checkpoint is written atomically after every
+epoch; an interrupted run resumes from it and ends exactly where an uninterrupted one would,
+because the batch order of an epoch depends only on (seed, epoch) and the RNG states are saved.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from selm_lib.selm.batching import Encoded, collate
+from selm_lib.selm.decode import generate, score_classes
+
+
+@dataclass
+class TrainConfig:
+    """Built from the ``train_selm`` section (:func:`selm_lib.config.section_config`)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    grad_clip: float
+    patience: int
+    seed: int
+    eval_batch_size: int
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
+    """The batches of one epoch: a permutation that depends only on (seed, epoch)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+# ------------------------------------------------------------------------------- the loop
+def weighted_loss(output: Any, batch: dict[str, Any]) -> torch.Tensor:
+    """Token-level cross-entropy with each triplet weighted by its view weight."""
+    log_likelihood = output["log_likelihood"]  # (B,) summed over answer tokens
+    tokens = batch["answer_mask"].sum(dim=1).to(log_likelihood.dtype)  # (B,)
+    weights = batch["weights"].to(log_likelihood.dtype)
+    return -(weights * log_likelihood).sum() / (weights * tokens).sum()
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _schedule(total_steps: int, warmup_ratio: float):
+    warmup = max(1, int(round(total_steps * warmup_ratio)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a crash leaves either the old or the new checkpoint, never half
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k in names}
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    data: Encoded,
+    candidates: dict[str, list[list[int]]],
+    pad: int,
+    device: torch.device,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Per-view validation loss and class-scoring accuracy (argmax over the view's answers)."""
+    model.eval()
+    views = np.asarray(data.views)
+    out: dict[str, Any] = {"loss": {}, "accuracy": {}, "n": {}}
+    total_nll, total_tokens = 0.0, 0.0
+    for view in sorted(set(data.views)):
+        idx = np.flatnonzero(views == view)
+        nll = tokens = correct = 0.0
+        texts = [c for c in candidates[view]]
+        for start in range(0, len(idx), batch_size):
+            index = idx[start : start + batch_size]
+            batch = collate(data, index, pad, device)
+            with _autocast(device):
+                output = model(**{k: v for k, v in batch.items() if k != "weights"})
+                scores = score_classes(
+                    model, batch["features"], batch["feature_mask"], batch["prompt_ids"],
+                    batch["prompt_mask"], texts,
+                )  # fmt: skip
+            nll -= float(output["log_likelihood"].float().sum())
+            tokens += float(batch["answer_mask"].sum())
+            truth = [candidates[view].index(data.answer_ids[i]) for i in index]
+            correct += float((scores.argmax(dim=1).cpu() == torch.tensor(truth)).sum())
+        out["loss"][view] = nll / max(tokens, 1.0)
+        out["accuracy"][view] = correct / max(len(idx), 1)
+        out["n"][view] = int(len(idx))
+        total_nll += nll
+        total_tokens += tokens
+    out["total_loss"] = total_nll / max(total_tokens, 1.0)
+    return out
+
+
+def fit(
+    model: torch.nn.Module,
+    train: Encoded,
+    validation: Encoded,
+    candidates: dict[str, list[list[int]]],
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    pad: int,
+    device: torch.device,
+    stop_after_epoch: int | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Train with early stopping; resume from ``out_dir/last.pt`` when it exists.
+
+    Writes ``last.pt`` (full state, after every epoch) and ``best.pt`` (trainable weights of the
+    best validation epoch). ``stop_after_epoch`` simulates an interruption (tests). Returns the
+    history and the best epoch; the model is left holding the best weights.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train.features) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _schedule(steps_per_epoch * config.epochs, config.warmup_ratio)
+    )
+    state = {"epoch": 0, "history": [], "best_loss": float("inf"), "best_epoch": 0, "waited": 0}
+    last, best = out_dir / "last.pt", out_dir / "best.pt"
+    torch.manual_seed(config.seed)
+    if last.is_file():
+        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(checkpoint["model"], strict=False)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        state = checkpoint["state"]
+        log(f"resumed from {last} after epoch {state['epoch']}")
+
+    while state["epoch"] < config.epochs and state["waited"] < config.patience:
+        epoch = state["epoch"] + 1
+        model.train()
+        total, tokens = 0.0, 0.0
+        for index in epoch_batches(len(train.features), config.batch_size, config.seed, epoch):
+            batch = collate(train, index, pad, device)
+            with _autocast(device):
+                output = model(**{k: v for k, v in batch.items() if k != "weights"})
+                loss = weighted_loss(output, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            n_tokens = float(batch["answer_mask"].sum())
+            total += float(loss.detach()) * n_tokens
+            tokens += n_tokens
+        result = evaluate(model, validation, candidates, pad, device, config.eval_batch_size)
+        record = {
+            "epoch": epoch,
+            "train_loss": total / max(tokens, 1.0),
+            "val_loss": result["total_loss"],
+            **{f"val_loss_{v}": x for v, x in result["loss"].items()},
+            **{f"val_accuracy_{v}": x for v, x in result["accuracy"].items()},
+            "learning_rate": scheduler.get_last_lr()[0],
+        }
+        state["history"].append(record)
+        state["epoch"] = epoch
+        if result["total_loss"] < state["best_loss"] - 1e-6:
+            state.update(best_loss=result["total_loss"], best_epoch=epoch, waited=0)
+            _atomic_save(trainable_state(model), best)
+        else:
+            state["waited"] += 1
+        _atomic_save(
+            {
+                "model": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "state": state,
+                "config": asdict(config),
+            },
+            last,
+        )
+        accuracy = ", ".join(f"{v} {a:.3f}" for v, a in result["accuracy"].items())
+        log(f"epoch {epoch}: train {record['train_loss']:.4f} val {record['val_loss']:.4f} "
+            f"acc {accuracy}")  # fmt: skip
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            return {"interrupted": True, **state}
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True), strict=False)
+    return {"interrupted": False, **state}
+
+
+@torch.no_grad()
+def sample_generations(
+    model: torch.nn.Module, data: Encoded, tokenizer: Any, pad: int, device: torch.device,
+    per_view: int = 4,
+) -> pd.DataFrame:  # fmt: skip
+    """Greedy answers for the first ``per_view`` validation triplets of each view."""
+    model.eval()
+    rows = []
+    views = np.asarray(data.views)
+    for view in sorted(set(data.views)):
+        index = np.flatnonzero(views == view)[:per_view]
+        batch = collate(data, index, pad, device)
+        ids = generate(
+            model, batch["features"], batch["feature_mask"], batch["prompt_ids"],
+            batch["prompt_mask"], max_new_tokens=8, num_beams=1,
+            eos_token_id=tokenizer.eos_token_id,
+        )  # fmt: skip
+        for i, generated in zip(index, ids, strict=True):
+            rows.append({
+                "view": view,
+                "prompt": tokenizer.decode(data.prompt_ids[i]),
+                "reference": data.answers[i],
+                "generated": tokenizer.decode(generated, skip_special_tokens=True).strip(),
+            })  # fmt: skip
+    return pd.DataFrame(rows)

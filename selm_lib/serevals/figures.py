@@ -1,0 +1,268 @@
+"""Figures of SER-Evals from train x test result matrices.
+
+A matrix is a ``pd.DataFrame`` with training corpora as rows and test corpora as columns; the
+diagonal (same label in row and column) is in-domain, off-diagonal cells are out-of-domain, and
+NaN marks pairs that were not evaluated (corpora from different clusters).
+
+- Figure 2: mean OOD score per training corpus = row means without the diagonal;
+- Figure 3: mean score per test corpus when not trained on it = column means without the diagonal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
+
+AVERAGE = "average"
+
+
+def _off_diagonal(matrix: pd.DataFrame) -> pd.DataFrame:
+    """A float copy with every cell whose row label equals its column label set to NaN."""
+    values = matrix.astype(float).copy()
+    for label in values.index:
+        if label in values.columns:
+            values.loc[label, label] = np.nan
+    return values
+
+
+def off_diagonal_means(matrix: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(row means, column means) over the off-diagonal cells, NaN cells ignored.
+
+    Row means are Figure 2 (per training corpus), column means Figure 3 (per test corpus). A
+    corpus with no off-diagonal cell gets NaN.
+    """
+    off = _off_diagonal(matrix)
+    rows = off.mean(axis=1, skipna=True)
+    cols = off.mean(axis=0, skipna=True)
+    rows.name, cols.name = "ood_by_train", "ood_by_test"
+    return rows, cols
+
+
+def diagonal_vs_off(matrix: pd.DataFrame) -> dict[str, float]:
+    """Mean of the in-domain (diagonal) cells and of all off-diagonal cells, NaN ignored."""
+    values = matrix.astype(float)
+    diag = [values.loc[c, c] for c in values.index if c in values.columns]
+    diag = np.asarray(diag, dtype=float)
+    off = _off_diagonal(matrix).to_numpy().ravel()
+    return {
+        "in_domain_mean": float(np.nanmean(diag)) if np.isfinite(diag).any() else float("nan"),
+        "ood_mean": float(np.nanmean(off)) if np.isfinite(off).any() else float("nan"),
+    }
+
+
+def means_table(matrices: Mapping[str, pd.DataFrame], which: int) -> pd.DataFrame:
+    """corpus x backbone table of off-diagonal means, plus the average over backbones."""
+    columns = {name: off_diagonal_means(m)[which] for name, m in matrices.items()}
+    table = pd.DataFrame(columns)
+    table = table.dropna(how="all")
+    table[AVERAGE] = table.mean(axis=1, skipna=True)
+    return table
+
+
+def _grouped_bars(table: pd.DataFrame, title: str, ylabel: str) -> plt.Figure:
+    n_groups, n_series = table.shape
+    width = 0.8 / max(n_series, 1)
+    width_in = min(16.0, max(6.0, 0.22 * n_groups * max(n_series, 1) + 3))  # capped: many series
+    fig, ax = plt.subplots(figsize=(width_in, 4.5))
+    x = np.arange(n_groups)
+    for j, column in enumerate(table.columns):
+        offset = (j - (n_series - 1) / 2) * width
+        values = table[column].to_numpy(dtype=float)
+        kwargs = {"edgecolor": "black", "hatch": "//"} if column == AVERAGE else {}
+        ax.bar(x + offset, np.nan_to_num(values), width, label=str(column), **kwargs)
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(i) for i in table.index], rotation=45, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def figure2(
+    matrices: Mapping[str, pd.DataFrame],
+    *,
+    title: str = "Mean OOD score per training corpus",
+    ylabel: str = "macro F1",
+) -> plt.Figure:
+    """Grouped bars: per training corpus, one bar per backbone plus the backbone average.
+    ``matrices`` maps a backbone name to its train x test matrix."""
+    return _grouped_bars(means_table(matrices, 0), title, ylabel)
+
+
+def figure3(
+    matrices: Mapping[str, pd.DataFrame],
+    *,
+    title: str = "Mean score per test corpus when not trained on it",
+    ylabel: str = "macro F1",
+) -> plt.Figure:
+    """Grouped bars: per test corpus, one bar per backbone plus the backbone average."""
+    return _grouped_bars(means_table(matrices, 1), title, ylabel)
+
+
+def heatmap(
+    matrix: pd.DataFrame, title: str = "", *, fmt: str = "{:.2f}", cmap: str = "viridis"
+) -> plt.Figure:
+    """Annotated train x test heatmap (NaN cells blank) with the diagonal cells outlined."""
+    values = matrix.astype(float)
+    data = values.to_numpy()
+    n_rows, n_cols = data.shape
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * n_cols + 2), max(3.0, 0.45 * n_rows + 1.5)))
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    fig.colorbar(image, ax=ax)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if np.isfinite(data[i, j]):
+                ax.text(j, i, fmt.format(data[i, j]), ha="center", va="center", fontsize=7)
+    columns = list(values.columns)
+    for i, label in enumerate(values.index):
+        if label in columns:
+            j = columns.index(label)
+            ax.add_patch(
+                Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5)
+            )
+    ax.set_xticks(range(n_cols))
+    ax.set_xticklabels([str(c) for c in columns], rotation=45, ha="right")
+    ax.set_yticks(range(n_rows))
+    ax.set_yticklabels([str(r) for r in values.index])
+    ax.set_xlabel("test corpus")
+    ax.set_ylabel("training corpus")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def read_published_matrix(path: str | Path) -> pd.DataFrame:
+    """A results CSV in the SER-Evals repository's shape: the first column names the training
+    corpus (header ``Training Dataset``), the other columns are test corpora; empty cells (pairs
+    not evaluated) become NaN. Returns a float frame with train rows x test columns."""
+    frame = pd.read_csv(path, index_col=0)
+    frame.index = frame.index.astype(str).str.strip()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index.name = "train"
+    frame.columns.name = "test"
+    return frame.apply(pd.to_numeric, errors="coerce").astype(float)
+
+
+def read_published_matrices(
+    folder: str | Path, backbones: Sequence[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Every ``*.csv`` in one metric folder, keyed by file stem (the backbone), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} is not a folder: set params.yaml 'serevals_figures.published_dir' to the "
+            "folder holding the metric folders and 'serevals_figures.published_metric' to one "
+            "of them"
+        )
+    paths = sorted(folder.glob("*.csv"))
+    if not paths:
+        raise FileNotFoundError(f"{folder} holds no *.csv (serevals_figures.published_metric)")
+    if backbones is not None:
+        paths = [p for p in paths if p.stem in set(backbones)]
+    return {p.stem: read_published_matrix(p) for p in paths}
+
+
+def mean_matrix(matrices: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Cell-wise mean over backbones (NaN ignored; a cell NaN for every backbone stays NaN)."""
+    frames = list(matrices.values())
+    if not frames:
+        raise ValueError("no matrices given")
+    stacked = np.stack([f.reindex_like(frames[0]).astype(float).to_numpy() for f in frames])
+    with np.errstate(invalid="ignore"):
+        counts = np.isfinite(stacked).sum(axis=0)
+        total = np.nansum(stacked, axis=0)
+        values = np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+    return pd.DataFrame(values, index=frames[0].index, columns=frames[0].columns)
+
+
+def ranking_figure(table: pd.DataFrame, *, ylabel: str = "macro F1") -> plt.Figure:
+    """Backbones ranked by in-domain mean, with their OOD mean beside it. ``table`` has one row
+    per backbone and columns ``in_domain`` and ``ood``."""
+    ordered = table.sort_values("in_domain", ascending=False)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(ordered) + 2), 3.8))
+    x = np.arange(len(ordered))
+    ax.bar(x - 0.2, ordered["in_domain"].to_numpy(float), 0.4, label="in-domain (diagonal)")
+    ax.bar(x + 0.2, ordered["ood"].to_numpy(float), 0.4, label="OOD (off-diagonal)")
+    for i, (a, b) in enumerate(zip(ordered["in_domain"], ordered["ood"], strict=True)):
+        ax.text(i - 0.2, a, f"{a:.2f}", ha="center", va="bottom", fontsize=7)
+        ax.text(i + 0.2, b, f"{b:.2f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(i) for i in ordered.index], rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Backbones ranked by in-domain score, with their OOD score")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def variant_figure(table: pd.DataFrame, *, ylabel: str = "mean OOD macro F1") -> plt.Figure:
+    """Grouped bars: per backbone (rows of ``table``), one bar per logit-adjustment variant
+    (columns)."""
+    return _grouped_bars(table, "Effect of logit adjustment on the mean OOD score", ylabel)
+
+
+def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> list[Path]:
+    """``name.png`` and ``name.svg`` under ``folder``, without volatile metadata (no date, fixed
+    SVG ids), so the same figure gives the same bytes. Closes the figure."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.png", folder / f"{name}.svg"]
+    with plt.rc_context({"svg.hashsalt": "selm", "svg.fonttype": "none"}):
+        fig.savefig(paths[0], dpi=120, metadata={"Software": None})
+        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return paths
+
+
+def read_matrix(folder: str | Path, backbone: str, variant: str, metric: str,
+                corpora: Sequence[str]) -> pd.DataFrame:  # fmt: skip
+    """One matrix the ``serevals`` stage wrote (``<backbone>/<variant>/<metric>.csv`` under
+    ``folder``), rows and columns in ``corpora`` order."""
+    path = Path(folder) / backbone / variant / f"{metric}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run dvc repro serevals")
+    return pd.read_csv(path, index_col=0).reindex(index=list(corpora), columns=list(corpora))
+
+
+def transfer_sentence(table: pd.DataFrame, label: str) -> str:
+    """Figure 2 in words: the training corpora that transfer best and worst."""
+    best, worst = table[AVERAGE].idxmax(), table[AVERAGE].idxmin()
+    return (
+        f"Averaged over backbones, probes trained on **{best}** transfer best "
+        f"({table[AVERAGE].max():.3f} mean OOD {label}) and those trained on **{worst}** worst "
+        f"({table[AVERAGE].min():.3f})."
+    )
+
+
+def difficulty_sentence(table: pd.DataFrame) -> str:
+    """Figure 3 in words: the test corpora easiest and hardest to score without training."""
+    return (
+        f"**{table[AVERAGE].idxmax()}** is the easiest corpus to score without training on it "
+        f"({table[AVERAGE].max():.3f}), **{table[AVERAGE].idxmin()}** the hardest "
+        f"({table[AVERAGE].min():.3f})."
+    )
+
+
+def ranking_table(matrices: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per backbone the diagonal (in-domain) and off-diagonal (OOD) mean."""
+    rows = {b: diagonal_vs_off(m) for b, m in matrices.items()}
+    return pd.DataFrame(
+        {"in_domain": {b: r["in_domain_mean"] for b, r in rows.items()},
+         "ood": {b: r["ood_mean"] for b, r in rows.items()}}
+    ).rename_axis("backbone")  # fmt: skip
+
+
+def ranking_sentence(ranking: pd.DataFrame) -> tuple[str, list[str], list[str]]:
+    """The in-domain and OOD orders of the backbones, in words, and the two orders."""
+    in_order = list(ranking.sort_values("in_domain", ascending=False).index)
+    ood_order = list(ranking.sort_values("ood", ascending=False).index)
+    verdict = ("The two rankings agree." if in_order == ood_order else
+               "The rankings differ: the best in-domain backbone is not the best across corpora.")  # fmt: skip
+    text = f"In-domain ranking: {' > '.join(in_order)}. OOD ranking: {' > '.join(ood_order)}. "
+    return text + verdict, in_order, ood_order

@@ -1,0 +1,357 @@
+"""SER-Evals probe and out-of-domain scoring (Osman, Kaplan & Nadeem, arXiv 2408.07851).
+
+Re-implemented from the protocol description (REFERENCE.md section 2), not from the authors' code:
+
+- a per-frame MLP head whose logits are averaged over the valid frames of an utterance;
+- the probe trainer (AdamW, OneCycle with warm-up, label smoothing, gradient clipping; the last
+  epoch is kept);
+- logit adjustment for label shift ``z' = z - log(pi_train + eps) + log(pi_test + eps)``, with
+  the fix for classes absent from training (masked instead of given a ``-log(eps)`` bonus, which
+  makes every MESD-trained model predict ``surprise``), and an EM estimate of the test prior
+  (Saerens, Latinne & Decaestecker 2002) so that no test labels are needed;
+- OOD scores with the ``other`` class dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from selm_lib.data.labels import SEREVALS_CLASSES
+from selm_lib.evaluation import metrics
+from selm_lib.serevals.results import VARIANTS
+
+CLASSES: tuple[str, ...] = SEREVALS_CLASSES  # one definition, in selm_lib.data.labels
+OTHER_INDEX = CLASSES.index("other")
+EPS = 1e-12
+
+
+# ----------------------------------------------------------------------------- head
+
+
+class FrameMLPHead(nn.Module):
+    """``Linear(D, hidden) -> LayerNorm -> GELU -> Dropout -> Linear(hidden, C)`` on every frame;
+    the utterance's logits are the mean over its valid frames."""
+
+    def __init__(self, input_dim: int, n_classes: int, hidden: int = 512, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(input_dim, hidden),
+            nn.LayerNorm(hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """frames (B, T, D), mask (B, T) with True on valid frames -> logits (B, C)."""
+        logits = self.net(frames)  # (B, T, C)
+        if mask is None:
+            return logits.mean(dim=1)
+        weight = mask.to(logits.dtype).unsqueeze(-1)  # (B, T, 1)
+        count = weight.sum(dim=1).clamp_min(1.0)
+        return (logits * weight).sum(dim=1) / count
+
+
+def _collate(frames: Sequence[np.ndarray], index: Sequence[int]) -> tuple[torch.Tensor, ...]:
+    """Zero-padded (B, T, D) frames and the (B, T) valid-frame mask."""
+    chosen = [np.asarray(frames[i], dtype=np.float32) for i in index]
+    length = max(max(f.shape[0] for f in chosen), 1)
+    dim = chosen[0].shape[1]
+    batch = np.zeros((len(chosen), length, dim), dtype=np.float32)
+    mask = np.zeros((len(chosen), length), dtype=bool)
+    for i, f in enumerate(chosen):
+        batch[i, : f.shape[0]] = f
+        mask[i, : f.shape[0]] = True
+    return torch.from_numpy(batch), torch.from_numpy(mask)
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices sorted by frame count (stable) and cut into consecutive chunks of ``batch_size``."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@dataclass
+class ProbeConfig:
+    """Built from ``serevals.probe`` (:func:`selm_lib.config.section_config`)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    label_smoothing: float
+    grad_clip: float
+    warmup: float
+    seed: int
+    hidden: int
+    dropout: float
+
+
+def _check_frames(frames: Sequence[np.ndarray]) -> int:
+    if len(frames) == 0:
+        raise ValueError("no utterances given")
+    dims = {np.asarray(f).shape[1] if np.ndim(f) == 2 else -1 for f in frames}
+    if len(dims) != 1 or -1 in dims:
+        raise ValueError(f"every utterance must be a (frames, D) array with one D; got {dims}")
+    return dims.pop()
+
+
+def train_probe(
+    frames: Sequence[np.ndarray],
+    labels: np.ndarray,
+    n_classes: int,
+    config: ProbeConfig,
+) -> FrameMLPHead:
+    """Train the frame MLP head; returns the model after the last epoch, in eval mode.
+
+    Batches group utterances of similar length (sorted by frame count, chunked); the batch order
+    is shuffled every epoch with a generator seeded from ``config.seed``, so two runs with the same
+    seed give the same weights.
+    """
+    dim = _check_frames(frames)
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.shape != (len(frames),):
+        raise ValueError(f"labels must have shape ({len(frames)},), got {labels.shape}")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes})")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    head = FrameMLPHead(dim, n_classes, hidden=config.hidden, dropout=config.dropout)
+    batches = length_batches([np.shape(f)[0] for f in frames], config.batch_size)
+    optimizer = torch.optim.AdamW(
+        head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=config.learning_rate,
+        total_steps=max(config.epochs * len(batches), 1),
+        pct_start=config.warmup,
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    target = torch.tensor(labels)
+    collated = [_collate(frames, index) for index in batches]  # padded once, reused every epoch
+    head.train()
+    for _ in range(config.epochs):
+        for b in rng.permutation(len(batches)):
+            index = batches[b]
+            x, mask = collated[b]
+            loss = loss_fn(head(x, mask), target[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip and config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(head.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+    head.eval()
+    return head
+
+
+@torch.no_grad()
+def predict_logits(
+    head: FrameMLPHead, frames: Sequence[np.ndarray], batch_size: int = 64
+) -> np.ndarray:
+    """(N, C) utterance logits, in input order (inference batches are length-grouped)."""
+    if len(frames) == 0:
+        n_classes = head.net[-1].out_features
+        return np.zeros((0, n_classes), dtype=np.float32)
+    was_training = head.training
+    head.eval()
+    out: np.ndarray | None = None
+    for index in length_batches([np.shape(f)[0] for f in frames], batch_size):
+        x, mask = _collate(frames, index)
+        logits = head(x, mask).numpy()
+        if out is None:
+            out = np.zeros((len(frames), logits.shape[1]), dtype=np.float32)
+        out[index] = logits
+    head.train(was_training)
+    return out
+
+
+# ----------------------------------------------------------------------------- priors
+
+
+def class_prior(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class frequencies (counts / total); classes never seen get 0."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size == 0:
+        raise ValueError("no labels given")
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    if counts.size > n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes})")
+    return counts / counts.sum()
+
+
+def adjust_logits(
+    logits: np.ndarray,
+    train_prior: np.ndarray,
+    test_prior: np.ndarray | None = None,
+    *,
+    mask_absent: bool = True,
+    other_index: int | None = None,
+    eps: float = EPS,
+) -> np.ndarray:
+    """Logit adjustment for label shift.
+
+    ``test_prior=None``: ``z - log(pi_train + eps)`` (train prior removed only, i.e. a uniform
+    target prior). Otherwise ``z - log(pi_train + eps) + log(pi_test + eps)``.
+    ``mask_absent=True`` sets classes with zero train prior to ``-inf`` (the paper's formula gives
+    them ``-log(eps) ~ +27.6`` and with it the MESD collapse; ``mask_absent=False`` reproduces it).
+    ``other_index`` is masked to ``-inf`` too.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    train_prior = np.asarray(train_prior, dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] != train_prior.shape[0]:
+        raise ValueError(f"logits {z.shape} do not match a prior of {train_prior.shape[0]} classes")
+    out = z - np.log(train_prior + eps)
+    if test_prior is not None:
+        test_prior = np.asarray(test_prior, dtype=np.float64)
+        if test_prior.shape != train_prior.shape:
+            raise ValueError("train and test priors differ in length")
+        out = out + np.log(test_prior + eps)
+    if mask_absent:
+        out[:, train_prior <= 0] = -np.inf
+    if other_index is not None:
+        out[:, other_index] = -np.inf
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - np.max(z, axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def estimate_test_prior(
+    probs: np.ndarray,
+    train_prior: np.ndarray,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+) -> np.ndarray:
+    """EM estimate of the test prior from posteriors of a model trained under ``train_prior``
+    (Saerens, Latinne & Decaestecker 2002). Classes with train prior 0 stay at 0."""
+    probs = np.asarray(probs, dtype=np.float64)
+    train_prior = np.asarray(train_prior, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != train_prior.shape[0] or probs.shape[0] == 0:
+        raise ValueError(f"probs {probs.shape} do not match {train_prior.shape[0]} classes")
+    present = train_prior > 0
+    base = np.where(present, probs, 0.0)
+    base = base / np.clip(base.sum(axis=1, keepdims=True), 1e-300, None)
+    prior = np.where(present, train_prior, 0.0)
+    prior = prior / prior.sum()
+    ratio_denominator = np.where(present, prior, 1.0)
+    estimate = prior.copy()
+    for _ in range(max_iter):
+        weighted = base * (estimate / ratio_denominator)
+        weighted /= np.clip(weighted.sum(axis=1, keepdims=True), 1e-300, None)
+        new = weighted.mean(axis=0)
+        new[~present] = 0.0
+        done = np.max(np.abs(new - estimate)) < tol
+        estimate = new
+        if done:
+            break
+    return estimate / estimate.sum()
+
+
+def adjusted_predictions(
+    logits: np.ndarray,
+    train_prior: np.ndarray,
+    variant: str,
+    *,
+    test_labels: np.ndarray | None = None,
+    other_index: int | None = None,
+    mask_absent: bool = True,
+) -> np.ndarray:
+    """Predicted class indices (N,) under one adjustment variant.
+
+    - ``none``: raw logits (``other_index`` and, with ``mask_absent``, absent classes masked);
+    - ``train_prior``: ``z - log pi_train``;
+    - ``oracle``: the paper's formula with ``pi_test`` from ``test_labels`` (uses test labels:
+      report it as an oracle);
+    - ``estimated``: ``pi_test`` from EM on ``softmax(logits)`` (no labels).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    train_prior = np.asarray(train_prior, dtype=np.float64)
+    n_classes = train_prior.shape[0]
+    if variant == "none":
+        out = z.copy()
+        if mask_absent:
+            out[:, train_prior <= 0] = -np.inf
+        if other_index is not None:
+            out[:, other_index] = -np.inf
+    elif variant == "train_prior":
+        out = adjust_logits(z, train_prior, mask_absent=mask_absent, other_index=other_index)
+    elif variant == "oracle":
+        if test_labels is None:
+            raise ValueError("the oracle variant needs test_labels")
+        test_prior = class_prior(test_labels, n_classes)
+        if other_index is not None:  # ``other`` items are dropped from scoring
+            test_prior = test_prior.copy()
+            test_prior[other_index] = 0.0
+            total = test_prior.sum()
+            test_prior = test_prior / total if total > 0 else test_prior
+        out = adjust_logits(
+            z, train_prior, test_prior, mask_absent=mask_absent, other_index=other_index
+        )
+    elif variant == "estimated":
+        probs = softmax(z)
+        fit_prior = train_prior.copy()
+        if other_index is not None:
+            probs[:, other_index] = 0.0
+            fit_prior[other_index] = 0.0
+            fit_prior = fit_prior / fit_prior.sum()
+        test_prior = estimate_test_prior(probs, fit_prior)
+        out = adjust_logits(
+            z, train_prior, test_prior, mask_absent=mask_absent, other_index=other_index
+        )
+    else:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+    return np.argmax(out, axis=1)
+
+
+# ----------------------------------------------------------------------------- scores
+
+
+def ood_scores(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str] = CLASSES,
+    drop_other: bool = True,
+) -> dict:
+    """accuracy, unweighted_accuracy, macro_f1, weighted_f1 (and macro_precision, n) from
+    ``selm_lib.evaluation.metrics.summary``, after dropping items whose truth is ``other``.
+
+    With ``drop_other`` the ``other`` class also leaves the class list, so a prediction of
+    ``other`` counts as a miss for the true class and as no class's false positive.
+    """
+    names = list(class_names)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError("y_true and y_pred differ in length")
+    classes = names
+    if drop_other and "other" in names:
+        keep = y_true != names.index("other")
+        y_true, y_pred = y_true[keep], y_pred[keep]
+        classes = [c for c in names if c != "other"]
+    true = [names[i] for i in y_true]
+    pred = [names[i] for i in y_pred]
+    out = metrics.summary(true, pred, classes)
+    return {
+        k: out[k]
+        for k in (
+            "accuracy",
+            "unweighted_accuracy",
+            "macro_f1",
+            "weighted_f1",
+            "macro_precision",
+            "n",
+        )
+        if k in out
+    }

@@ -1,0 +1,275 @@
+"""The SER-Evals protocol for one backbone (the work of the ``serevals_probe`` stage), over the
+curated manifests and the shared feature cache.
+
+For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
+
+1. splits the usable clips into a training and an in-domain test part (``serevals.split``):
+   speaker-disjoint by default; ``random`` is the paper's 80/20 over utterances, labelled
+   ``speaker_overlapping`` in the scores, predictions, ``serevals.json``, ``matrices.json`` and
+   the reports (so is a one-speaker corpus such as Thorsten, which cannot be split by speaker);
+2. standardises every corpus's frame features with that corpus's own statistics (mean and
+   standard deviation per dimension over all its usable clips; no labels) when
+   ``serevals.normalize`` is ``corpus`` (the default; ``none`` is the paper's protocol). A
+   frozen encoder's features carry a large corpus/channel offset, which this removes; it is
+   transductive for an OOD test corpus (its unlabelled audio statistics are used);
+   ``serevals.json`` and ``matrices.json`` name the setting;
+3. trains the frame-MLP probe (:func:`selm_lib.serevals.probe.train_probe`) on the training part, on
+   cached frame features truncated to ``serevals.max_seconds``;
+4. scores it in-domain (plain argmax over the 8 classes, ``other`` kept: it is a class of that
+   corpus) and on every other corpus of its cluster (``serevals.clusters``), whole, under the four
+   logit-adjustment variants (none, train_prior, oracle, estimated) with ``other`` masked and its
+   items dropped, as in the paper.
+
+Scores are over the classes present in the scored truth; a prediction of another class counts as
+an error. ``chance_ua`` (1 / classes) is the unweighted accuracy of any constant or random guess.
+
+``python -m selm_lib.stages.serevals_probe probe --backbone NAME`` runs one item (a DVC matrix
+entry); :mod:`selm_lib.serevals.results` aggregates the items.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from selm_lib.config import resolve_path, section_config
+from selm_lib.data.corpora.base import usable
+from selm_lib.data.splits import check_speaker_disjoint, corpus_seed
+from selm_lib.evaluation import metrics as M
+from selm_lib.features.store import FeatureStore, store_folder
+from selm_lib.serevals.probe import (
+    CLASSES,
+    OTHER_INDEX,
+    ProbeConfig,
+    adjusted_predictions,
+    class_prior,
+    predict_logits,
+    train_probe,
+)
+from selm_lib.serevals.results import (
+    METRICS,
+    RESULT_COLUMNS,
+    SPEAKER_DISJOINT,
+    SPEAKER_OVERLAPPING,
+    VARIANTS,
+    SerevalsError,
+    cluster_pairs,
+    unavailable_members,
+)
+
+FRAMES_PER_SECOND = 50  # every supported backbone (and the log-mel preset) has 20 ms frames
+
+
+# ----------------------------------------------------------------------------- protocol pieces
+
+
+def in_domain_split(rows: pd.DataFrame, corpus: str, mode: str, share: float,
+                    seed: int) -> tuple[np.ndarray, str]:  # fmt: skip
+    """(test mask over ``rows``, split label). ``speaker``: whole speakers go to the test part
+    (at least one, never all); a corpus with one speaker falls back to ``random`` and is labelled
+    speaker-overlapping. ``random``: a share of utterances, speakers overlap. Clips whose
+    speaker is unknown (empty) count as one speaker."""
+    if mode not in ("speaker", "random"):
+        raise SerevalsError(f"params.yaml 'serevals.split' is {mode!r}; use speaker or random")
+    n = len(rows)
+    if n < 2:
+        raise SerevalsError(
+            f"SER-Evals corpus '{corpus}' has {n} usable clip(s): a probe needs at least two "
+            "(one to train on, one to test); remove it from params.yaml 'serevals.corpora'"
+        )
+    rng = corpus_seed(seed, corpus)
+    speakers = sorted(set(rows["speaker"]))
+    if mode == "speaker" and len(speakers) >= 2:
+        order = [speakers[i] for i in rng.permutation(len(speakers))]
+        n_test = min(len(speakers) - 1, max(1, int(round(share * len(speakers)))))
+        test = rows["speaker"].isin(order[:n_test]).to_numpy()
+        table = pd.DataFrame({"speaker": rows["speaker"], "split": np.where(test, "test", "x")})
+        check_speaker_disjoint(table, corpus=corpus, column="split")
+        return test, SPEAKER_DISJOINT
+    n_test = min(n - 1, max(1, int(round(share * n))))
+    test = np.zeros(n, dtype=bool)
+    test[rng.permutation(n)[:n_test]] = True
+    return test, SPEAKER_OVERLAPPING
+
+
+def score(truth: list[str], predicted: list[str], *, drop_other: bool) -> dict[str, Any]:
+    """Metrics over the classes present in ``truth`` (``other`` items dropped first when
+    ``drop_other``); predictions outside those classes count as errors."""
+    truth_a = np.asarray(truth, dtype=object)
+    pred_a = np.asarray(predicted, dtype=object)
+    if drop_other:
+        keep = truth_a != "other"
+        truth_a, pred_a = truth_a[keep], pred_a[keep]
+    if len(truth_a) == 0:
+        raise SerevalsError("nothing to score: every test item is 'other'")
+    classes = [c for c in CLASSES if c in set(truth_a)]
+    out = M.summary(list(truth_a), list(pred_a), classes)
+    shares = pd.Series(truth_a).value_counts(normalize=True)
+    return {
+        **{m: round(float(out[m]), 6) for m in METRICS},
+        "n": int(out["n"]),
+        "classes": len(classes),
+        "chance_ua": round(1.0 / len(classes), 6),
+        "majority_accuracy": round(float(shares.max()), 6),
+    }
+
+
+def probe_config(serevals: dict[str, Any], seed: int) -> ProbeConfig:
+    """The probe head and its training, from ``serevals.probe``."""
+    return section_config(ProbeConfig, serevals["probe"], seed=int(seed))
+
+
+def standardize(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Frames of one corpus z-scored per dimension with the statistics of all its frames."""
+    if not frames:
+        return frames
+    stacked = np.concatenate(frames).astype(np.float64)
+    mean = stacked.mean(axis=0)
+    std = stacked.std(axis=0)
+    std = np.where(std > 1e-6, std, 1.0)  # a constant dimension stays constant (zero)
+    return [((f - mean) / std).astype(np.float32) for f in frames]
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def corpus_rows(params: dict[str, Any], corpus: str) -> pd.DataFrame:
+    """Usable clips of a curated corpus with an 8-class label (``serevals8``), by utterance id."""
+    path = resolve_path(params["common"]["output_root"]) / "manifests" / f"{corpus}.csv"
+    if not path.is_file():
+        raise SerevalsError(
+            f"{path} is missing: '{corpus}' (params.yaml 'serevals.corpora') must also be a "
+            "'curate.corpora' entry; run dvc repro curate"
+        )
+    manifest = pd.read_csv(path, keep_default_na=False, dtype={"speaker": str})
+    rows = usable(manifest)
+    rows = rows[rows["serevals8"].isin(CLASSES)].sort_values("utterance_id")
+    if rows.empty:
+        raise SerevalsError(
+            f"{path}: no usable clip with an 8-class label; check the corpus root "
+            f"(params.yaml 'curate.corpora.{corpus}.root') and its quarantine list"
+        )
+    return rows.reset_index(drop=True)
+
+
+def load_frames(params: dict[str, Any], backbone: str, corpus: str,
+                utterances: list[str]) -> list[np.ndarray]:  # fmt: skip
+    """Cached frames of ``utterances``, truncated to ``serevals.max_seconds``."""
+    spec = params["features"]["backbones"][backbone]
+    root = resolve_path(params["common"]["output_root"]) / "features"
+    folder = store_folder(root, backbone, spec["layer"], corpus)
+    if not (folder / "meta.json").is_file():
+        raise SerevalsError(
+            f"no cached features for backbone '{backbone}' (params.yaml "
+            f"'serevals_sweep.backbones') and corpus '{corpus}' in {folder}: add '{corpus}' to "
+            f"'features.backbones.{backbone}.corpora' and run dvc repro features"
+        )
+    max_frames = max(1, int(params["serevals"]["max_seconds"] * FRAMES_PER_SECOND))
+    arrays = FeatureStore.open(folder).get_many(utterances)
+    return [np.asarray(a[:max_frames], dtype=np.float32) for a in arrays]
+
+
+# ----------------------------------------------------------------------------- one backbone
+
+
+def run_backbone(params: dict[str, Any], backbone: str,
+                 log: Any = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:  # fmt: skip
+    """Probe every corpus with one backbone. Returns (results, predictions, meta).
+
+    results: one row per (train, test, variant) in :data:`RESULT_COLUMNS`; in-domain rows have
+    ``kind == "in_domain"`` and ``variant == "none"``. predictions: one row per scored clip.
+    """
+    serevals, seed = params["serevals"], params["common"]["seed"]
+    if backbone not in params["features"]["backbones"]:
+        raise SerevalsError(
+            f"backbone '{backbone}' is not a params.yaml 'features.backbones' entry; add it there "
+            "(source, layer, corpora) or remove it from 'serevals_sweep.backbones'"
+        )
+    corpora = list(serevals["corpora"])
+    config = probe_config(serevals, seed)
+    index = {c: i for i, c in enumerate(CLASSES)}
+    data, heads, priors, split_of, seconds = {}, {}, {}, {}, {}
+    results: list[dict[str, Any]] = []
+    predictions: list[pd.DataFrame] = []
+    skipped: list[dict[str, str]] = []
+
+    def add(train: str, test: str, kind: str, cluster: str, variant: str, rows: pd.DataFrame,
+            predicted: list[str], drop_other: bool) -> None:  # fmt: skip
+        truth = list(rows["serevals8"])
+        results.append({
+            "backbone": backbone, "train": train, "test": test, "kind": kind,
+            "cluster": cluster, "split": split_of[train], "variant": variant,
+            **score(truth, predicted, drop_other=drop_other),
+        })  # fmt: skip
+        predictions.append(pd.DataFrame({
+            "backbone": backbone, "train": train, "test": test, "variant": variant,
+            "split": split_of[train], "utterance_id": rows["utterance_id"].to_numpy(),
+            "speaker": rows["speaker"].to_numpy(),
+            "truth": truth, "prediction": predicted,
+        }))  # fmt: skip
+
+    for corpus in corpora:
+        start = time.perf_counter()
+        rows = corpus_rows(params, corpus)
+        frames = load_frames(params, backbone, corpus, list(rows["utterance_id"]))
+        if serevals["normalize"] == "corpus":
+            frames = standardize(frames)
+        test, split_of[corpus] = in_domain_split(
+            rows, corpus, serevals["split"], serevals["test_share"], seed
+        )
+        labels = rows["serevals8"].map(index).to_numpy()
+        if (labels == OTHER_INDEX).all():
+            raise SerevalsError(
+                f"SER-Evals corpus '{corpus}': every usable clip is labelled 'other', so a probe "
+                "has no emotion to learn; remove it from params.yaml 'serevals.corpora' or check "
+                "its label rules in selm_lib/data/tables/label_map.csv"
+            )
+        train_index, test_index = np.flatnonzero(~test), np.flatnonzero(test)
+        head = train_probe([frames[i] for i in train_index], labels[train_index], len(CLASSES),
+                           config)  # fmt: skip
+        heads[corpus] = head
+        priors[corpus] = class_prior(labels[train_index], len(CLASSES))
+        data[corpus] = (rows, frames)
+        logits = predict_logits(head, [frames[i] for i in test_index])
+        predicted = [CLASSES[i] for i in logits.argmax(axis=1)]
+        add(corpus, corpus, "in_domain", "", "none", rows.iloc[test_index], predicted, False)
+        seconds[corpus] = round(time.perf_counter() - start, 2)
+        if log:
+            log(f"{backbone}: {corpus} in-domain {results[-1]['macro_f1']:.3f} macro-F1 "
+                f"({split_of[corpus]}, {seconds[corpus]:.1f} s)")  # fmt: skip
+
+    for cluster, train, test in cluster_pairs(serevals["clusters"], corpora):
+        rows, frames = data[test]
+        truth_index = rows["serevals8"].map(index).to_numpy()
+        emotions_trained = np.delete(priors[train], OTHER_INDEX).sum() > 0
+        if (truth_index == OTHER_INDEX).all() or not emotions_trained:
+            reason = "only 'other' labels on one side (other is dropped in OOD scoring)"
+            skipped.append({"train": train, "test": test, "cluster": cluster, "reason": reason})
+            continue
+        logits = predict_logits(heads[train], frames)
+        for variant in VARIANTS:
+            chosen = adjusted_predictions(
+                logits, priors[train], variant, test_labels=truth_index,
+                other_index=OTHER_INDEX, mask_absent=serevals["mask_absent"],
+            )  # fmt: skip
+            keep = truth_index != OTHER_INDEX  # other items are dropped from OOD scoring
+            add(train, test, "ood", cluster, variant, rows[keep],
+                [CLASSES[i] for i in chosen[keep]], True)  # fmt: skip
+    meta = {
+        "backbone": backbone,
+        "split": split_of,
+        "skipped_pairs": skipped,
+        "unavailable_cluster_members": unavailable_members(serevals["clusters"], corpora),
+    }
+    return (
+        pd.DataFrame(results, columns=RESULT_COLUMNS),
+        pd.concat(predictions, ignore_index=True),
+        meta,
+    )
+
+
+
+

@@ -1,0 +1,154 @@
+"""Stage ``fewshot_item@K-SEED``: one (k, seed) item of the few-shot sweep.
+
+    python -m selm_lib.stages.fewshot_item item --k K --seed S [--params params.yaml]
+
+Draws the support set, adapts every method of ``fewshot.methods`` (see
+:mod:`selm_lib.selm.adapt`), scores the evaluation speakers and writes
+``common.output_root/fewshot/kK_seedS/`` (metrics.json, predictions.csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from selm_lib.config import ParamsError, load_params
+from selm_lib.config.device import resolve_device
+from selm_lib.data.curate import MissingCuration
+from selm_lib.data.labels import class_map, classes_of
+from selm_lib.evaluation import metrics as M
+from selm_lib.evaluation.baseline import pool_frames
+from selm_lib.evaluation.ood import evaluation_rows, load_baseline, map_answer, selm_predict
+from selm_lib.evaluation.results import EvalError
+from selm_lib.features.store import load_features
+from selm_lib.selm.adapt import (
+    METRICS,
+    FewshotError,
+    _adapt_baseline,
+    _adapt_selm,
+    item_folder,
+    speaker_partition,
+    support_set,
+)
+from selm_lib.selm.artifacts import load_trained
+
+
+def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
+    """One (k, seed) item over every few-shot corpus and method; returns metrics + predictions."""
+    from selm_lib.data.curate import read_curated
+    from selm_lib.evaluation.baseline import restricted_predictions
+
+    common, features, selm = params["common"], params["features"], params["selm"]
+    curate, fewshot, eval_ood = params["curate"], params["fewshot"], params["eval_ood"]
+    device = resolve_device(common["device"])
+    manifests, _ = read_curated(common)
+    model, tokenizer = load_trained(common, device)
+    model.to(device).eval()
+    baseline, train_classes = load_baseline(common)
+    results, predictions, capped_all = {}, [], {}
+    for corpus in fewshot["corpora"]:
+        if corpus not in manifests:
+            raise FewshotError(f"params.yaml 'fewshot.corpora' lists '{corpus}', which the curate "
+                               "stage did not produce")  # fmt: skip
+        class_set = curate["class_sets"][corpus]
+        classes = classes_of(class_set, curate["ravdess_calm"])
+        to_class = class_map(class_set, curate["ravdess_calm"])
+        rows, _ = evaluation_rows(manifests[corpus], corpus)
+        pool_speakers = speaker_partition(rows, corpus, common["seed"], fewshot["support_share"])
+        pool = rows[rows["speaker"].isin(pool_speakers)]
+        evaluated = rows[~rows["speaker"].isin(pool_speakers)].reset_index(drop=True)
+        support, capped = support_set(pool, corpus, classes, k, seed, fewshot["cap_k"])
+        if capped:
+            capped_all[corpus] = capped
+        feats = load_features(common, features, selm["backbone"], rows)
+        eval_frames = [feats[(corpus, u)] for u in evaluated["utterance_id"]]
+        support_frames = [feats[(corpus, u)] for u in support["utterance_id"]]
+        truth = evaluated["eval_class"].to_numpy()
+        train_to_test = {e: map_answer(e, to_class) for e in train_classes}
+        train_to_test = {e: c for e, c in train_to_test.items() if c in classes}
+        predicted: dict[str, np.ndarray] = {}
+        for method in fewshot["methods"]:
+            if method == "classifier_baseline":
+                adapted = baseline if k == 0 else _adapt_baseline(
+                    baseline, train_classes, pool_frames(support_frames),
+                    list(support["eval_class"]), to_class, fewshot, seed)  # fmt: skip
+                predicted[method] = restricted_predictions(
+                    adapted, pool_frames(eval_frames), train_classes, train_to_test, classes
+                )
+            elif k == 0 and "unadapted" in predicted:
+                # both SELM variants are the same unadapted model at k = 0: score it once
+                predicted[method] = predicted["unadapted"]
+            else:
+                adapted = model if k == 0 else _adapt_selm(
+                    model, tokenizer, support_frames, list(support["eval_class"]), selm, fewshot,
+                    full=method == "selm_full", seed=seed, device=device)  # fmt: skip
+                _, _, scored = selm_predict(adapted, tokenizer, eval_frames, classes, to_class,
+                                            selm, dict(eval_ood, num_beams=1, max_new_tokens=1),
+                                            device, generate_answers=False)  # fmt: skip
+                predicted[method] = np.asarray(scored, dtype=object)
+                if k == 0:
+                    predicted["unadapted"] = predicted[method]
+        predicted.pop("unadapted", None)
+        results[corpus] = {
+            method: {m: round(v, 6) for m, v in M.summary(truth, pred, classes).items()
+                     if m in (*METRICS, "n")}
+            for method, pred in predicted.items()
+        }  # fmt: skip
+        for method, pred in predicted.items():
+            predictions.append(pd.DataFrame({
+                "corpus": corpus, "utterance_id": evaluated["utterance_id"],
+                "speaker": evaluated["speaker"], "truth": truth, "method": method,
+                "prediction": pred, "k": k, "seed": seed,
+            }))  # fmt: skip
+    return {
+        "k": k,
+        "seed": seed,
+        "results": results,
+        "capped": capped_all,
+        "predictions": pd.concat(predictions, ignore_index=True),
+    }
+
+
+def write_item(params: dict[str, Any], item: dict[str, Any]) -> Path:
+    folder = item_folder(params, item["k"], item["seed"])
+    folder.mkdir(parents=True, exist_ok=True)
+    item["predictions"].to_csv(folder / "predictions.csv", index=False)
+    summary = {k: v for k, v in item.items() if k != "predictions"}
+    (folder / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.fewshot_item",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    item = commands.add_parser("item", help="run one (k, seed) item of the sweep")
+    item.add_argument("--k", type=int, required=True)
+    item.add_argument("--seed", type=int, required=True)
+    item.add_argument("--params", default=None)
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        result = run_item(params, args.k, args.seed)
+    except (ParamsError, FewshotError, EvalError, MissingCuration, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    folder = write_item(params, result)
+    line = ", ".join(
+        f"{c} {m} {v['accuracy']:.3f}" for c, ms in result["results"].items() for m, v in ms.items()
+    )
+    print(f"few-shot k={args.k} seed={args.seed}: {line} -> {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

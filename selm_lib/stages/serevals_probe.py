@@ -1,0 +1,69 @@
+"""Stage ``serevals_probe@BACKBONE``: every SER-Evals probe of one backbone.
+
+    python -m selm_lib.stages.serevals_probe probe --backbone NAME [--params params.yaml]
+
+Trains the frame-MLP probe of every ``serevals.corpora`` corpus on cached features, scores it
+in-domain and on every other corpus of its cluster (:func:`selm_lib.serevals.protocol.run_backbone`)
+and writes ``common.output_root/serevals/probes/NAME/`` (results.csv, predictions.csv, meta.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from selm_lib.config import ParamsError, load_params, output_dir
+from selm_lib.serevals.protocol import run_backbone
+from selm_lib.serevals.results import SerevalsError, probe_folder
+
+
+def write_backbone(params: dict[str, Any], backbone: str, results: pd.DataFrame,
+                   predictions: pd.DataFrame, meta: dict[str, Any]) -> Path:  # fmt: skip
+    folder = probe_folder(params, backbone)
+    folder.mkdir(parents=True, exist_ok=True)
+    results.to_csv(folder / "results.csv", index=False)
+    predictions.to_csv(folder / "predictions.csv", index=False)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.serevals_probe",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    probe = commands.add_parser("probe", help="train and score every probe of one backbone")
+    probe.add_argument("--backbone", required=True, help="a serevals_sweep.backbones entry")
+    probe.add_argument("--params", default=None)
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        if args.backbone not in params["serevals_sweep"]["backbones"]:
+            raise SerevalsError(
+                f"'{args.backbone}' is not listed in params.yaml 'serevals_sweep.backbones' "
+                f"({', '.join(params['serevals_sweep']['backbones'])})"
+            )
+        output_dir(params, "serevals", "probes")
+        start = time.perf_counter()
+        results, predictions, meta = run_backbone(
+            params, args.backbone, log=lambda line: print(line, flush=True)
+        )
+    except (ParamsError, SerevalsError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    folder = write_backbone(params, args.backbone, results, predictions, meta)
+    print(f"{args.backbone}: {len(results)} scores in {time.perf_counter() - start:.1f} s -> "
+          f"{folder}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

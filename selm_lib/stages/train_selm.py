@@ -1,0 +1,169 @@
+"""Stage ``train_selm``: manifests + cached features -> triplets -> tokenizer -> model ->
+training -> metrics.
+
+    python -m selm_lib.stages.train_selm [--params params.yaml]
+
+Everything the later stages and the report ``02_train_selm.py`` need is written under
+``common.output_root/selm/``: the tokenizer, the best model (``model/``), the triplets, the
+candidate answers, the training history and sample generations; plus
+``reports/metrics/train_selm.json`` and ``reports/plots/train_selm_loss.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from selm_lib.config import ParamsError, load_params, output_dir, project_root, section_config
+from selm_lib.config.device import resolve_device
+from selm_lib.data.curate import MissingCuration, read_curated
+from selm_lib.features.store import load_features
+from selm_lib.selm.artifacts import make_tokenizer, model_config
+from selm_lib.selm.batching import TrainingError, answer_text, encode_triplets
+from selm_lib.selm.model import SELM, build_selm
+from selm_lib.selm.tokenizer import save_tokenizer
+from selm_lib.selm.train import TrainConfig, fit, sample_generations
+from selm_lib.selm.triplets import build_triplets, candidates, check_training_corpora
+
+
+@dataclass
+class TrainedSELM:
+    """What the training stage produced, for the report and later stages."""
+
+    model: SELM
+    tokenizer: Any
+    triplets: pd.DataFrame
+    history: pd.DataFrame
+    metrics: dict[str, Any]
+    generations: pd.DataFrame
+    folder: Path
+
+
+def train_selm(
+    common: dict[str, Any],
+    features: dict[str, Any],
+    selm: dict[str, Any],
+    train_selm: dict[str, Any],
+    *,
+    stop_after_epoch: int | None = None,
+    log: Any = print,
+) -> TrainedSELM:
+    """Build triplets, tokenizer and model, train, and write model + metrics."""
+    manifests, splits = read_curated(common)
+    roles = {name: str(m["role"].iloc[0]) for name, m in manifests.items() if len(m)}
+    check_training_corpora(
+        selm["train_corpora"], list(manifests), selm["allow_ood_training"], roles=roles
+    )
+    triplets = build_triplets(manifests, splits, selm)
+    train_rows = triplets[triplets["split"] == "train"]
+    val_rows = triplets[triplets["split"] == "validation"]
+    if train_rows.empty or val_rows.empty:
+        raise TrainingError(
+            "the training corpora have no train or no validation speakers: check "
+            "curate.split.validation and the corpora in selm.train_corpora"
+        )
+    feats = load_features(common, features, selm["backbone"], triplets)
+    audio_dim = next(iter(feats.values())).shape[-1]
+    if next(iter(feats.values())).ndim != 2:
+        raise TrainingError(
+            f"features.backbones.{selm['backbone']}.layer must be one layer (an integer or "
+            "'last') for SELM, not 'all'"
+        )
+
+    folder = output_dir({"common": common}, "selm")
+    tokenizer = make_tokenizer(selm, triplets)
+    save_tokenizer(tokenizer, folder / "tokenizer")
+    device = resolve_device(common["device"])
+    model = build_selm(model_config(selm, audio_dim, common["seed"]), tokenizer)
+
+    train = encode_triplets(train_rows, feats, tokenizer)
+    validation = encode_triplets(val_rows, feats, tokenizer)
+    options = candidates(triplets)
+    candidate_ids = {
+        view: [tokenizer.encode(answer_text(a)) + [tokenizer.eos_token_id] for a in answers]
+        for view, answers in options.items()
+    }
+    config = section_config(TrainConfig, train_selm, seed=common["seed"])
+    result = fit(model, train, validation, candidate_ids, config, folder / "checkpoints",
+                 pad=tokenizer.pad_token_id, device=device, stop_after_epoch=stop_after_epoch,
+                 log=log)  # fmt: skip
+    history = pd.DataFrame(result["history"])
+    if result["interrupted"]:
+        return TrainedSELM(model, tokenizer, triplets, history, {}, pd.DataFrame(), folder)
+
+    model.save(folder / "model")
+    triplets.to_csv(folder / "triplets.csv", index=False)
+    (folder / "candidates.json").write_text(json.dumps(options, indent=2, sort_keys=True) + "\n")
+    best = history[history["epoch"] == result["best_epoch"]].iloc[0]
+    counts = model.parameter_counts()
+    views = sorted(options)
+    metrics = {
+        "train_loss": round(float(best["train_loss"]), 6),
+        "val_loss": round(float(best["val_loss"]), 6),
+        "val_loss_by_view": {v: round(float(best[f"val_loss_{v}"]), 6) for v in views},
+        "val_accuracy_by_view": {v: round(float(best[f"val_accuracy_{v}"]), 6) for v in views},
+        "chance_accuracy_by_view": {v: round(1 / len(options[v]), 6) for v in views},
+        "majority_accuracy_by_view": {
+            v: round(
+                float(
+                    val_rows.loc[val_rows["view"] == v, "answer"]
+                    .value_counts(normalize=True)
+                    .iloc[0]
+                ),
+                6,
+            )
+            for v in views
+        },  # fmt: skip
+        "trainable_parameters": int(counts["trainable"]),
+        "frozen_parameters": int(counts["frozen"]),
+        "epochs": int(len(history)),
+        "best_epoch": int(result["best_epoch"]),
+        "train_triplets": int(len(train_rows)),
+        "validation_triplets": int(len(val_rows)),
+        "device": device.type,
+    }
+    generations = sample_generations(model, validation, tokenizer, tokenizer.pad_token_id, device,
+                                     per_view=train_selm["samples_per_view"])  # fmt: skip
+    return TrainedSELM(model, tokenizer, triplets, history, metrics, generations, folder)
+
+
+def write_outputs(trained: TrainedSELM, root: Path) -> None:
+    """History and generations beside the model; metrics and the loss curve under reports/."""
+    trained.history.to_csv(trained.folder / "history.csv", index=False)
+    trained.generations.to_csv(trained.folder / "generations.csv", index=False)
+    plots = root / "reports" / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    trained.history[["epoch", "train_loss", "val_loss"]].to_csv(plots / "train_selm_loss.csv",
+                                                                index=False)  # fmt: skip
+    metrics = root / "reports" / "metrics"
+    metrics.mkdir(parents=True, exist_ok=True)
+    (metrics / "train_selm.json").write_text(json.dumps(trained.metrics, indent=2,
+                                                        sort_keys=True) + "\n")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.train_selm", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        trained = train_selm(*(params[s] for s in ("common", "features", "selm", "train_selm")))
+    except (ParamsError, TrainingError, MissingCuration, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_outputs(trained, project_root())
+    accuracy = trained.metrics["val_accuracy_by_view"]
+    print(f"train_selm: {trained.metrics['epochs']} epochs, validation accuracy "
+          + ", ".join(f"{v} {a:.3f}" for v, a in accuracy.items()))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
