@@ -281,8 +281,9 @@ def step_batches(count: int, batch_size: int, seed: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, count - batch_size + 1, batch_size)]
 
 
-def batch_of(encoded: Any, index: np.ndarray, features: list[np.ndarray] | None, pad: int,
-             device: Any) -> dict[str, Any]:  # fmt: skip
+def batch_of(
+    encoded: Any, index: np.ndarray, features: list[np.ndarray] | None, pad: int, device: Any
+) -> dict[str, Any]:
     """``collate`` of the clips ``index``, with fresh ``features`` (on the fly) if given."""
     from selm_lib.selm.batching import Encoded, collate
 
@@ -336,8 +337,9 @@ def worker(size: str, part: str, workdir: Path, args: argparse.Namespace) -> dic
     return result
 
 
-def extract(size: str, params: dict[str, Any], manifest: Any, store_dir: Path,
-            device: str) -> dict[str, Any]:  # fmt: skip
+def extract(
+    size: str, params: dict[str, Any], manifest: Any, store_dir: Path, device: str
+) -> dict[str, Any]:
     """compute_features over the manifest into ``store_dir``."""
     from selm_lib.features.extract import compute_features
 
@@ -372,8 +374,14 @@ def extract(size: str, params: dict[str, Any], manifest: Any, store_dir: Path,
     }
 
 
-def train(size: str, part: str, params: dict[str, Any], manifest: Any, store_dir: Path,
-          args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+def train(
+    size: str,
+    part: str,
+    params: dict[str, Any],
+    manifest: Any,
+    store_dir: Path,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     """Warm-up + timed SELM training steps, from the cache or with the encoder on the fly."""
     import torch
 
@@ -483,11 +491,23 @@ def train(size: str, part: str, params: dict[str, Any], manifest: Any, store_dir
 def run_part(size: str, part: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run one (size, part) in a fresh process and return its JSON."""
     command = [
-        sys.executable, __file__, "--worker", f"{size}:{part}", "--workdir", str(workdir),
-        "--steps", str(args.steps), "--warmup", str(args.warmup),
-        "--batch-size", str(args.batch_size), "--device", args.device,
-        "--threads", str(args.threads),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--worker",
+        f"{size}:{part}",
+        "--workdir",
+        str(workdir),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--batch-size",
+        str(args.batch_size),
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+    ]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

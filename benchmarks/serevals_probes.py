@@ -56,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     for backbone in params["serevals_sweep"]["backbones"]:
         done = subprocess.run(
             [sys.executable, "-c", CHILD, backbone],
-            capture_output=True, text=True, check=False, cwd=PROJECT,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=PROJECT,
+        )
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)
             return done.returncode
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-        },  # fmt: skip
+        },
         "profile": params["common"]["profile"],
         "corpora": len(serevals["corpora"]),
         "ood_pairs": len(cluster_pairs(serevals["clusters"], list(serevals["corpora"]))),

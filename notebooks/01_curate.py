@@ -24,7 +24,9 @@
 # splits; this report reads them.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+common = (
+    None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+)
 curate = None
 
 # %%
@@ -83,8 +85,8 @@ table
 # %% [markdown]
 # ## Evaluation class sets
 # Each corpus's evaluation class set (`curate.class_sets`, tables in
-# `selm_lib/data/tables/class_sets.csv`). IEMOCAP uses the standard 4-class set with *excited* merged
-# into *happy* (5531 utterances on the real corpus); RAVDESS calm is treated as set by
+# `selm_lib/data/tables/class_sets.csv`). IEMOCAP uses the standard 4-class set with *excited*
+# merged into *happy* (5531 utterances on the real corpus); RAVDESS calm is treated as set by
 # `curate.ravdess_calm`. Rows outside a set are counted as *(excluded)*.
 
 # %%

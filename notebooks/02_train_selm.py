@@ -27,7 +27,9 @@
 # them, so editing it never retrains SELM.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+common = (
+    None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+)
 features = None
 selm = None
 train_selm = None

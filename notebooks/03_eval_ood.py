@@ -18,8 +18,8 @@
 #
 # * **SELM, generation** (`selm_generate`): the model writes an answer to the categorical prompt
 #   (beam search); the text is mapped to a test class through the synonym table
-#   `selm_lib/data/tables/synonyms.csv`. Answers that name no class of the test set are *unmapped* and
-#   count as errors.
+#   `selm_lib/data/tables/synonyms.csv`. Answers that name no class of the test set are
+#   *unmapped* and count as errors.
 # * **SELM, class scoring** (`selm_score`): every test class's verbalisation is ranked by its
 #   log-likelihood under the model, `argmax_e p(e | x, w)`; never unmappable.
 # * **Classification baseline** (`classifier_baseline`): the traditional formulation, a small MLP
@@ -34,7 +34,9 @@
 # predictions and `reports/metrics/ood.json`; this report reads them.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+common = (
+    None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+)
 selm = None
 curate = None
 eval_ood = None
@@ -101,7 +103,10 @@ for metric, title in (
     display(Markdown(f"**{title}**"))
     display(
         pd.DataFrame(
-            {c: {m: result.interval(m, c, metric) for m in evaluate.METHODS} for c in result.classes}
+            {
+                c: {m: result.interval(m, c, metric) for m in evaluate.METHODS}
+                for c in result.classes
+            }
         )
     )
 

@@ -27,7 +27,9 @@
 # `reports/metrics/fewshot.json`; this report reads it.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+common = (
+    None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+)
 curate = None
 fewshot_sweep = None
 fewshot = None

@@ -43,7 +43,9 @@
 # builds the matrices and `reports/metrics/serevals.json`; this report reads them.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+common = (
+    None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+)
 serevals_sweep = None
 serevals = None
 
@@ -101,7 +103,7 @@ display(
         f"{ua.size} corpus x backbone cells; the mean macro-F1 per backbone is "
         + ", ".join(
             f"{b} {in_domain[in_domain.backbone == b].macro_f1.mean():.3f}" for b in backbones
-        )  # fmt: skip
+        )
         + "."
     )
 )
@@ -117,11 +119,16 @@ ood_table = sr.ood_frame(summary, backbones)
 if ood_table.empty:
     display(Markdown("No OOD pair: no cluster has two available corpora."))
 else:
-    display(ood_table.pivot(index="backbone", columns="variant", values="macro_f1")
-            .reindex(index=[*backbones, "mean_over_backbones"]).round(3))  # fmt: skip
-    display(ood_table.pivot(index="backbone", columns="variant",
-                            values="share_above_chance_ua")
-            .reindex(index=[*backbones, "mean_over_backbones"]).round(2))  # fmt: skip
+    display(
+        ood_table.pivot(index="backbone", columns="variant", values="macro_f1")
+        .reindex(index=[*backbones, "mean_over_backbones"])
+        .round(3)
+    )
+    display(
+        ood_table.pivot(index="backbone", columns="variant", values="share_above_chance_ua")
+        .reindex(index=[*backbones, "mean_over_backbones"])
+        .round(2)
+    )
 
 # %%
 if not ood_table.empty:
@@ -150,11 +157,12 @@ if not ood_table.empty:
 ood = results[(results["kind"] == "ood") & (results["variant"] == "none")]
 if not ood.empty:
     pair_table = (
-        ood.groupby(["train", "test"], sort=False)[["macro_f1", "unweighted_accuracy",
-                                                    "chance_ua", "n"]]
+        ood.groupby(["train", "test"], sort=False)[
+            ["macro_f1", "unweighted_accuracy", "chance_ua", "n"]
+        ]
         .mean()
         .round(3)
-    )  # fmt: skip
+    )
     display(pair_table)
 
 # %%

@@ -31,7 +31,9 @@
 # be compared. Every figure is saved as PNG and SVG under `reports/figures/serevals/`.
 
 # %% tags=["parameters"]
-common = None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+common = (
+    None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
+)
 serevals_sweep = None
 serevals = None
 serevals_figures = None
@@ -52,9 +54,12 @@ from selm_lib.serevals.results import VARIANTS
 
 os.chdir(project_root())
 common, serevals_sweep, serevals, serevals_figures = resolve_sections(
-    "report_figures", common=common, serevals_sweep=serevals_sweep, serevals=serevals,
+    "report_figures",
+    common=common,
+    serevals_sweep=serevals_sweep,
+    serevals=serevals,
     serevals_figures=serevals_figures,
-)  # fmt: skip
+)
 metric, variant = serevals_figures["metric"], serevals_figures["variant"]
 label = metric.replace("_", " ")
 backbones, corpora = list(serevals_sweep["backbones"]), list(serevals["corpora"])
@@ -74,11 +79,13 @@ if banner:
 about = json.loads((matrix_dir / "matrices.json").read_text()).get("about", {})
 overlapping = [c for c, s in about.get("split_per_corpus", {}).items() if s != "speaker_disjoint"]
 if overlapping:
-    display(Markdown(
-        f"In-domain (diagonal) cells of {', '.join(overlapping)} come from a "
-        "**speaker-overlapping** split (`serevals.split: random`, or a corpus with one speaker); "
-        "the others are speaker-disjoint."
-    ))  # fmt: skip
+    display(
+        Markdown(
+            f"In-domain (diagonal) cells of {', '.join(overlapping)} come from a "
+            "**speaker-overlapping** split (`serevals.split: random`, or a corpus with one "
+            "speaker); the others are speaker-disjoint."
+        )
+    )
 oracle_note = " (an oracle: it reads the test labels)." if variant == "oracle" else "."
 display(Markdown(f"Metric: **{label}**; OOD cells use the **{variant}** adjustment{oracle_note}"))
 
@@ -114,15 +121,26 @@ means = sf.diagonal_vs_off(average)
 for name, table in {"average": average, **matrices}.items():
     m = sf.diagonal_vs_off(table)
     title = "mean over backbones" if name == "average" else name
-    show(sf.heatmap(table, f"{title}: {label}, {variant} (diagonal {m['in_domain_mean']:.2f}, "
-                           f"off-diagonal {m['ood_mean']:.2f})"), f"heatmap_{name}")  # fmt: skip
+    show(
+        sf.heatmap(
+            table,
+            f"{title}: {label}, {variant} (diagonal {m['in_domain_mean']:.2f}, "
+            f"off-diagonal {m['ood_mean']:.2f})",
+        ),
+        f"heatmap_{name}",
+    )
 lower = means["ood_mean"] < means["in_domain_mean"]
-display(Markdown(
-    f"Averaged over backbones the diagonal (in-domain) mean is {means['in_domain_mean']:.3f} "
-    f"and the off-diagonal (OOD) mean {means['ood_mean']:.3f}: "
-    + ("the probes lose most of their score across corpora." if lower
-       else "the OOD cells are not below the in-domain ones.")
-))  # fmt: skip
+display(
+    Markdown(
+        f"Averaged over backbones the diagonal (in-domain) mean is {means['in_domain_mean']:.3f} "
+        f"and the off-diagonal (OOD) mean {means['ood_mean']:.3f}: "
+        + (
+            "the probes lose most of their score across corpora."
+            if lower
+            else "the OOD cells are not below the in-domain ones."
+        )
+    )
+)
 
 # %% [markdown]
 # ## Backbone ranking: in-domain vs OOD
@@ -141,14 +159,26 @@ display(Markdown(text))
 # estimates the test prior from unlabelled predictions).
 
 # %%
-effect = pd.DataFrame({v: {b: sf.diagonal_vs_off(sf.read_matrix(matrix_dir, b, v, metric, corpora))
-                           ["ood_mean"] for b in backbones} for v in VARIANTS})  # fmt: skip
+effect = pd.DataFrame(
+    {
+        v: {
+            b: sf.diagonal_vs_off(sf.read_matrix(matrix_dir, b, v, metric, corpora))["ood_mean"]
+            for b in backbones
+        }
+        for v in VARIANTS
+    }
+)
 effect.loc[sf.AVERAGE] = effect.mean(axis=0)
 show(sf.variant_figure(effect, ylabel=f"mean OOD {label}"), "logit_adjustment")
 display(effect.round(3))
 gain = effect.loc[sf.AVERAGE] - effect.loc[sf.AVERAGE, "none"]
-display(Markdown("Change of the mean OOD score against no adjustment, averaged over backbones: "
-                 + ", ".join(f"{v} {gain[v]:+.3f}" for v in VARIANTS if v != "none") + "."))  # fmt: skip
+display(
+    Markdown(
+        "Change of the mean OOD score against no adjustment, averaged over backbones: "
+        + ", ".join(f"{v} {gain[v]:+.3f}" for v in VARIANTS if v != "none")
+        + "."
+    )
+)
 
 # %% [markdown]
 # ## Published results (optional)
@@ -158,15 +188,28 @@ display(Markdown("Change of the mean OOD score against no adjustment, averaged o
 # as rows and test corpora as columns), the same figures are drawn from them.
 
 # %%
-published_dir, published_metric = serevals_figures["published_dir"], serevals_figures["published_metric"]
+published_dir, published_metric = (
+    serevals_figures["published_dir"],
+    serevals_figures["published_metric"],
+)
 if not published_dir:
     display(Markdown("`serevals_figures.published_dir` is empty: no published table drawn."))
 else:
     published = sf.read_published_matrices(resolve_path(published_dir) / published_metric)
-    show(sf.figure2(published, title="Published: mean OOD score per training corpus",
-                    ylabel=published_metric), "published_figure2")  # fmt: skip
-    show(sf.figure3(published, title="Published: mean score per test corpus",
-                    ylabel=published_metric), "published_figure3")  # fmt: skip
+    show(
+        sf.figure2(
+            published,
+            title="Published: mean OOD score per training corpus",
+            ylabel=published_metric,
+        ),
+        "published_figure2",
+    )
+    show(
+        sf.figure3(
+            published, title="Published: mean score per test corpus", ylabel=published_metric
+        ),
+        "published_figure3",
+    )
     display(pd.DataFrame({b: sf.diagonal_vs_off(m) for b, m in published.items()}).T.round(3))
 
 # %%

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from selm_lib.data.corpora.__main__ import main as scan_cli
 
 from selm_lib.data.corpora.base import MANIFEST_COLUMNS, CorpusLayoutError, usable
 from selm_lib.data.corpora.iemocap import parse_emo_evaluation, speaker_of
 from selm_lib.data.corpora.registry import SCANNERS, scan
+from selm_lib.data.scan import main as scan_cli
 from selm_lib.data.synth.registry import WRITERS
 
 from .conftest import corpus_dir

@@ -53,11 +53,13 @@ def manifest(rows: list[dict]) -> pd.DataFrame:
 
 
 def test_test_rows_excludes_and_counts():
-    table = manifest([
-        {"utterance_id": "a"},
-        {"utterance_id": "b", "quarantine": "silent"},
-        {"utterance_id": "c", "eval_class": ""},  # outside the class set (e.g. frustrated)
-    ])  # fmt: skip
+    table = manifest(
+        [
+            {"utterance_id": "a"},
+            {"utterance_id": "b", "quarantine": "silent"},
+            {"utterance_id": "c", "eval_class": ""},  # outside the class set (e.g. frustrated)
+        ]
+    )
     rows, excluded = evaluation_rows(table, "iemocap")
     assert list(rows["utterance_id"]) == ["a"]
     assert excluded == {"quarantined": 1, "outside_class_set": 1}
@@ -79,8 +81,11 @@ def test_prediction_file_must_match_manifest():
     rows = pd.DataFrame({"utterance_id": ["a", "b", "c"]})
     good = pd.DataFrame({"corpus": "x", "method": "m", "utterance_id": ["a", "b", "c"]})
     check_predictions(good, rows, "x")
-    for bad in (good.iloc[:2], pd.concat([good, good.iloc[:1]]),
-                good.assign(utterance_id=["a", "b", "z"])):  # fmt: skip
+    for bad in (
+        good.iloc[:2],
+        pd.concat([good, good.iloc[:1]]),
+        good.assign(utterance_id=["a", "b", "z"]),
+    ):
         with pytest.raises(EvalError, match="does not match the manifest"):
             check_predictions(bad, rows, "x")
 
@@ -107,13 +112,29 @@ def test_baseline_learns_and_restricts_to_test_classes():
     centres = rng.normal(0, 2, (3, 8)).astype(np.float32)
     frames = [centres[i % 3] + rng.normal(0, 0.5, (10, 8)).astype(np.float32) for i in range(90)]
     x, y = pool_frames(frames), np.arange(90) % 3
-    model, history = train_classifier(x[:60], y[:60], x[60:], y[60:], 3,
-                                      BaselineConfig(epochs=40, seed=1))  # fmt: skip
+    model, history = train_classifier(
+        x[:60],
+        y[:60],
+        x[60:],
+        y[60:],
+        3,
+        BaselineConfig(
+            hidden=32,
+            dropout=0.2,
+            epochs=40,
+            batch_size=64,
+            learning_rate=1e-3,
+            weight_decay=0.01,
+            patience=8,
+            seed=1,
+        ),
+    )
     assert history[-1]["val_accuracy"] > 0.9
     classes = ["angry", "happy", "contempt"]
     # contempt maps to nothing in this test set: it can never be predicted
-    predicted = restricted_predictions(model, x[60:], classes, {"angry": "angry", "happy": "happy"},
-                                       ["angry", "happy"])  # fmt: skip
+    predicted = restricted_predictions(
+        model, x[60:], classes, {"angry": "angry", "happy": "happy"}, ["angry", "happy"]
+    )
     assert set(predicted) <= {"angry", "happy"}
     truth = np.array(classes)[y[60:]]
     keep = truth != "contempt"

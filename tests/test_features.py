@@ -242,6 +242,8 @@ def test_compute_all_from_params(corpus, tmp_path, capsys):
         "backbones": {"tiny_w2v": {"source": "preset:tiny-wav2vec2", "layer": 4}},
         "batch_seconds": 60,
         "chunk_seconds": 20,
+        "max_padding": 0.1,
+        "shard_frames": 500_000,
         "dtype": "float16",
     }
     root = tmp_path / "features"

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import get_args, get_type_hints
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from selm_lib.config import SCHEMA
+from selm_lib.config.sections import Fewshot
 from selm_lib.selm.adapt import (
     TUNABLE,
     FewshotError,
@@ -77,33 +79,45 @@ SELM_PARAMS = {"views": {"categorical": {"prompt": "emotion:", "answer": "{emoti
 
 
 def fewshot_params(**overrides) -> dict:
-    values = {"tune": "input_layer", "steps": 3, "batch_size": 4, "learning_rate": 1e-2,
-              "lm_learning_rate": 1e-3}  # fmt: skip
+    values = {
+        "tune": "input_layer",
+        "steps": 3,
+        "batch_size": 4,
+        "learning_rate": 1e-2,
+        "lm_learning_rate": 1e-3,
+    }
     return values | overrides
 
 
 def support_frames(n: int = 6) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
-    return [rng.normal(size=(int(rng.integers(4, 9)), AUDIO_DIM)).astype(np.float32)
-            for _ in range(n)]  # fmt: skip
+    return [
+        rng.normal(size=(int(rng.integers(4, 9)), AUDIO_DIM)).astype(np.float32) for _ in range(n)
+    ]
 
 
 def adapted_and_changed(full: bool, **overrides) -> tuple[torch.nn.Module, set[str]]:
     model = tiny_model().eval()
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    adapted = _adapt_selm(model, make_tokenizer(), support_frames(),
-                          ["angry", "happy", "sad"] * 2,
-                          SELM_PARAMS, fewshot_params(**overrides), full=full, seed=0,
-                          device=torch.device("cpu"))  # fmt: skip
+    adapted = _adapt_selm(
+        model,
+        make_tokenizer(),
+        support_frames(),
+        ["angry", "happy", "sad"] * 2,
+        SELM_PARAMS,
+        fewshot_params(**overrides),
+        full=full,
+        seed=0,
+        device=torch.device("cpu"),
+    )
     for name, p in model.named_parameters():  # the unadapted model is never touched
         assert torch.equal(p, before[name]), name
-    changed = {name for name, p in adapted.named_parameters()
-               if not torch.equal(p, before[name])}  # fmt: skip
+    changed = {name for name, p in adapted.named_parameters() if not torch.equal(p, before[name])}
     return adapted, changed
 
 
 def test_tune_choices_match_the_schema():
-    assert SCHEMA["fewshot"]["tune"].choices == TUNABLE
+    assert get_args(get_type_hints(Fewshot)["tune"]) == TUNABLE
     with pytest.raises(FewshotError, match="fewshot.tune"):
         tuned_parameters(tiny_model(), "everything")
 
@@ -132,7 +146,11 @@ def test_baseline_cannot_learn_a_class_it_has_no_output_for():
     x = np.zeros((2, 4), dtype=np.float32)
     with pytest.raises(FewshotError, match=r"calm.*'curate.ravdess_calm'"):
         _adapt_baseline(
-            torch.nn.Linear(4, 2), ["angry", "neutral"], x, ["calm", "angry"],
+            torch.nn.Linear(4, 2),
+            ["angry", "neutral"],
+            x,
+            ["calm", "angry"],
             {"angry": "angry", "neutral": "neutral"},
-            {"baseline_learning_rate": 1e-3, "baseline_steps": 1, "batch_size": 2}, seed=0,
-        )  # fmt: skip
+            {"baseline_learning_rate": 1e-3, "baseline_steps": 1, "batch_size": 2},
+            seed=0,
+        )

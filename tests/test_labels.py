@@ -28,9 +28,16 @@ def test_sentiment_is_a_function_of_emotion():
 
 @pytest.mark.parametrize(
     "emotion, sentiment",
-    [("happy", "positive"), ("surprised", "positive"), ("excited", "positive"),
-     ("angry", "negative"), ("frustrated", "negative"), ("neutral", "neutral"), ("other", "")],
-)  # fmt: skip
+    [
+        ("happy", "positive"),
+        ("surprised", "positive"),
+        ("excited", "positive"),
+        ("angry", "negative"),
+        ("frustrated", "negative"),
+        ("neutral", "neutral"),
+        ("other", ""),
+    ],
+)
 def test_sentiment_view(emotion, sentiment):
     assert sentiment_of(emotion) == sentiment
 

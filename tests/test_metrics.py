@@ -1,4 +1,4 @@
-"""selm_lib.evaluation.metrics against scikit-learn, plus unmapped answers and the speaker bootstrap."""
+"""selm_lib.evaluation.metrics against scikit-learn, unmapped answers and the speaker bootstrap."""
 
 from __future__ import annotations
 

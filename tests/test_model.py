@@ -22,6 +22,7 @@ from selm_lib.selm.model import (
     CONFIG_FILE,
     IGNORE_INDEX,
     SELM,
+    TINY_PRESET,
     WEIGHTS_FILE,
     SELMConfig,
     build_selm,
@@ -69,12 +70,18 @@ def tiny_config(**overrides) -> SELMConfig:
     """Odd sizes so that shape bugs surface: D_audio 37, P 52, n_embd 60, L 5 / L_text 3."""
     values = dict(
         audio_dim=AUDIO_DIM,
+        lm=TINY_PRESET,
+        lm_trainable=False,
         tiny_lm={"n_embd": 60, "n_layer": 2, "n_head": 4, "n_positions": 64},
         audio_prefix_len=5,
         text_prefix_len=3,
         projection_dim=52,
         mapper_layers=2,
         mapper_heads=4,
+        mapper_mlp_ratio=2.0,
+        dropout=0.1,
+        pooling="adaptive_avg",
+        seed=0,
     )
     return SELMConfig(**(values | overrides))
 

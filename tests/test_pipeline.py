@@ -20,8 +20,12 @@ pytestmark = pytest.mark.slow
 
 
 def sh(args: list[str], cwd: Path) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               DVC_NO_ANALYTICS="1", HF_HUB_OFFLINE="1")  # fmt: skip
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        DVC_NO_ANALYTICS="1",
+        HF_HUB_OFFLINE="1",
+    )
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
@@ -55,8 +59,9 @@ def project(tmp_path_factory) -> Path:
     for name in ("params.yaml", "dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(PROJECT / name, root / name)
     for folder in ("selm_lib", "notebooks"):
-        shutil.copytree(PROJECT / folder, root / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))  # fmt: skip
+        shutil.copytree(
+            PROJECT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb")
+        )
     set_param(root, "common", "profile", "smoke")
     set_param(root, "train_selm", "epochs", 2)  # the loop itself is tested in test_train.py
     set_param(root, "fewshot_sweep", "k", [0, 2])
@@ -117,7 +122,11 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     serevals = json.loads((project / "reports" / "metrics" / "serevals.json").read_text())
     assert set(serevals["backbones"]) == {"se_wavlm"}
     assert set(serevals["backbones"]["se_wavlm"]["ood"]) == {
-        "none", "train_prior", "oracle", "estimated"}  # fmt: skip
+        "none",
+        "train_prior",
+        "oracle",
+        "estimated",
+    }
     assert (project / "artifacts/serevals/matrices/se_wavlm/oracle/macro_f1.csv").is_file()
     index = (project / "reports" / "index.html").read_text()
     assert "01_curate.html" in index and "02_train_selm.html" in index and "synthetic" in index
@@ -154,7 +163,10 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     set_param(project, "serevals_sweep", "backbones", ["se_wavlm", "se_logmel"])
     seventh = sh([sys.executable, "-m", "dvc", "repro"], project)
     assert ran(seventh) - {"index"} == {
-        "serevals_probe@se_logmel", "serevals", "serevals_figures"}, seventh  # fmt: skip
+        "serevals_probe@se_logmel",
+        "serevals",
+        "serevals_figures",
+    }, seventh
 
 
 def test_forced_rerun_is_byte_identical(project):
@@ -178,8 +190,17 @@ def test_forced_rerun_is_byte_identical(project):
     ]
     before = {name: digest(reports / name) for name in files}
     manifests = {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")}
-    stages = ["curate", "train_selm", "eval_ood", "fewshot_item", "fewshot", "serevals_probe",
-              "serevals", "serevals_figures", "index"]  # fmt: skip
+    stages = [
+        "curate",
+        "train_selm",
+        "eval_ood",
+        "fewshot_item",
+        "fewshot",
+        "serevals_probe",
+        "serevals",
+        "serevals_figures",
+        "index",
+    ]
     sh([sys.executable, "-m", "dvc", "repro", "-f", *stages], project)
     assert {name: digest(reports / name) for name in files} == before
     assert {p.name: digest(p) for p in (project / "artifacts").rglob("*.csv")} == manifests
@@ -190,15 +211,19 @@ def test_fewshot_k0_equals_ood_predictions(project):
     stage's, for SELM (class scoring) and the baseline."""
     import pandas as pd
 
-    ood = pd.read_csv(project / "artifacts" / "eval_ood" / "predictions.csv",
-                      keep_default_na=False)  # fmt: skip
-    few = pd.read_csv(project / "artifacts" / "fewshot" / "k0_seed0" / "predictions.csv",
-                      keep_default_na=False)  # fmt: skip
-    pairs = {"selm_mappers": "selm_score", "selm_full": "selm_score",
-             "classifier_baseline": "classifier_baseline"}  # fmt: skip
+    ood = pd.read_csv(project / "artifacts" / "eval_ood" / "predictions.csv", keep_default_na=False)
+    few = pd.read_csv(
+        project / "artifacts" / "fewshot" / "k0_seed0" / "predictions.csv", keep_default_na=False
+    )
+    pairs = {
+        "selm_mappers": "selm_score",
+        "selm_full": "selm_score",
+        "classifier_baseline": "classifier_baseline",
+    }
     for few_method, ood_method in pairs.items():
         a = few[few["method"] == few_method].set_index(["corpus", "utterance_id"])["prediction"]
         b = ood[ood["method"] == ood_method].set_index(["corpus", "utterance_id"])["prediction"]
         assert len(a) > 0
-        pd.testing.assert_series_equal(a.sort_index(), b.loc[a.index].sort_index(),
-                                       check_names=False)  # fmt: skip
+        pd.testing.assert_series_equal(
+            a.sort_index(), b.loc[a.index].sort_index(), check_names=False
+        )

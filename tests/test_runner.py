@@ -14,7 +14,9 @@ from .conftest import PROJECT
 
 
 def test_stage_of():
-    assert stage_of(Path("notebooks/01_curate.py")) == "curate"
+    assert stage_of(Path("notebooks/01_curate.py")) == "report_curate"
+    assert stage_of(Path("notebooks/05_ser_evals.py")) == "report_serevals"
+    assert stage_of(Path("notebooks/06_figures.py")) == "report_figures"
     with pytest.raises(ValueError, match="NN_stage.py"):
         stage_of(Path("notebooks/curate.py"))
 

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from selm_lib.data.corpora.__main__ import main as corpora_cli
 
 from selm_lib.data.corpora.base import CorpusLayoutError
 from selm_lib.data.corpora.registry import SCANNERS, scan
 from selm_lib.data.labels import SEREVALS_CLASSES, label_table
+from selm_lib.data.scan import main as corpora_cli
 
 CORPORA = ("resd", "enterface", "mead", "expresso")
 AUDIO = (0.1 * np.sin(np.arange(4800) / 5)).astype(np.float32)  # 0.3 s at 16 kHz

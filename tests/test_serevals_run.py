@@ -78,8 +78,10 @@ CLASSES_OF = {
     "c3": ["anger", "sadness", "neutral"],  # in no cluster with a partner: in-domain only
     "c4": ["anger", "happiness", "neutral"],  # no sadness: an absent class when trained on
 }
-CENTRES = {c: np.random.default_rng(i).normal(0, 1, 6) for i, c in enumerate(
-    ["anger", "happiness", "sadness", "neutral", "other"])}  # fmt: skip
+CENTRES = {
+    c: np.random.default_rng(i).normal(0, 1, 6)
+    for i, c in enumerate(["anger", "happiness", "sadness", "neutral", "other"])
+}
 
 
 def fake_params(tmp_path) -> dict:
@@ -105,7 +107,7 @@ def fake_params(tmp_path) -> dict:
                 "warmup": 0.1,
                 "hidden": 32,
                 "dropout": 0.1,
-            },  # fmt: skip
+            },
         },
     }
 
@@ -117,8 +119,14 @@ def fake_corpus(corpus: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     for s in range(4):
         for i, label in enumerate(CLASSES_OF[corpus] * 4):
             uid = f"{corpus}_s{s}_{i:02d}"
-            rows.append({"corpus": corpus, "utterance_id": uid, "speaker": f"{corpus}s{s}",
-                         "serevals8": label})  # fmt: skip
+            rows.append(
+                {
+                    "corpus": corpus,
+                    "utterance_id": uid,
+                    "speaker": f"{corpus}s{s}",
+                    "serevals8": label,
+                }
+            )
             n = int(rng.integers(8, 20))
             frames[uid] = (CENTRES[label] + shift + rng.normal(0, 0.8, (n, 6))).astype(np.float32)
     return pd.DataFrame(rows).sort_values("utterance_id").reset_index(drop=True), frames
@@ -176,8 +184,11 @@ def test_paper_flag_gives_absent_classes_the_bonus(project):
     params, _, _ = project
     params = {**params, "serevals": {**params["serevals"], "mask_absent": False}}
     _, predictions, _ = sr.run_backbone(params, "b")
-    chosen = predictions[(predictions["train"] == "c4") & (predictions["test"] == "c1")
-                         & (predictions["variant"] == "train_prior")]  # fmt: skip
+    chosen = predictions[
+        (predictions["train"] == "c4")
+        & (predictions["test"] == "c1")
+        & (predictions["variant"] == "train_prior")
+    ]
     # every prediction is a class c4 never had (the collapse of the paper's MESD rows)
     assert set(chosen["prediction"]).isdisjoint(CLASSES_OF["c4"])
 
@@ -189,8 +200,9 @@ def test_matrices_and_summary(project, tmp_path):
     assert np.isnan(table.loc["c3", "c1"]) and np.isnan(table.loc["c1", "c3"])
     diag = results[results["kind"] == "in_domain"].set_index("train")["macro_f1"]
     assert table.loc["c3", "c3"] == pytest.approx(diag["c3"])
-    row = results[(results.train == "c1") & (results.test == "c2")
-                  & (results.variant == "estimated")]  # fmt: skip
+    row = results[
+        (results.train == "c1") & (results.test == "c2") & (results.variant == "estimated")
+    ]
     assert table.loc["c1", "c2"] == pytest.approx(float(row["macro_f1"].iloc[0]))
     all_m = rs.matrices(results, params)
     rs.write_matrices(all_m, tmp_path / "m")
@@ -244,8 +256,9 @@ def test_outputs_carry_the_split_and_collapses_are_counted(project, tmp_path):
     params, _, (results, predictions, _) = project
     assert set(predictions["split"]) == {rs.SPEAKER_DISJOINT}
     summary = rs.summary(results, params)
-    assert summary["split_per_corpus"] == dict.fromkeys(["c1", "c2", "c3", "c4"],
-                                                        rs.SPEAKER_DISJOINT)  # fmt: skip
+    assert summary["split_per_corpus"] == dict.fromkeys(
+        ["c1", "c2", "c3", "c4"], rs.SPEAKER_DISJOINT
+    )
     # every in-domain probe of the fake corpora beats chance (checked row by row above)
     assert summary["backbones"]["b"]["in_domain"]["share_above_chance_ua"] == 1.0
     rs.write_matrices(rs.matrices(results, params), tmp_path / "m", about={"normalize": "corpus"})

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from selm_lib.config import ParamsError
 from selm_lib.config.device import resolve_device
 from selm_lib.selm.batching import Encoded, TrainingError, answer_text, encode_triplets
 from selm_lib.selm.model import build_selm
@@ -40,8 +41,16 @@ def synthetic_triplets(n: int, seed: int) -> tuple[pd.DataFrame, dict]:
         emotion = ANSWERS["categorical"][k]
         sentiment = "positive" if emotion == "happy" else "negative"
         for view, answer in (("categorical", emotion), ("sentiment", sentiment)):
-            rows.append({"corpus": "toy", "utterance_id": f"u{i}", "view": view,
-                         "prompt": PROMPTS[view], "answer": answer, "weight": 1.0})  # fmt: skip
+            rows.append(
+                {
+                    "corpus": "toy",
+                    "utterance_id": f"u{i}",
+                    "view": view,
+                    "prompt": PROMPTS[view],
+                    "answer": answer,
+                    "weight": 1.0,
+                }
+            )
     return pd.DataFrame(rows), feats
 
 
@@ -63,11 +72,28 @@ def run(tokenizer, out_dir, epochs=4, stop_after=None, patience=10):
     train, validation, candidates = setup(tokenizer)
     model = build_selm(tiny_config(dropout=0.1, seed=5, vocab_size=None), tokenizer)
     config = TrainConfig(
-        epochs=epochs, batch_size=16, learning_rate=3e-3, patience=patience, seed=7
+        epochs=epochs,
+        batch_size=16,
+        learning_rate=3e-3,
+        weight_decay=0.01,
+        warmup_ratio=0.1,
+        grad_clip=1.0,
+        patience=patience,
+        seed=7,
+        eval_batch_size=64,
     )
-    result = fit(model, train, validation, candidates, config, out_dir,
-                 pad=tokenizer.pad_token_id, device=torch.device("cpu"),
-                 stop_after_epoch=stop_after, log=lambda *_: None)  # fmt: skip
+    result = fit(
+        model,
+        train,
+        validation,
+        candidates,
+        config,
+        out_dir,
+        pad=tokenizer.pad_token_id,
+        device=torch.device("cpu"),
+        stop_after_epoch=stop_after,
+        log=lambda *_: None,
+    )
     return model, result
 
 
@@ -91,8 +117,9 @@ def test_resume_after_interruption_matches(tokenizer, tmp_path):
     assert (tmp_path / "cut" / "last.pt").is_file()
     model_b, resumed = run(tokenizer, tmp_path / "cut", epochs=3)
     assert resumed["history"] == whole["history"]
-    for (name, a), (_, b) in zip(model_a.state_dict().items(), model_b.state_dict().items(),
-                                 strict=True):  # fmt: skip
+    for (name, a), (_, b) in zip(
+        model_a.state_dict().items(), model_b.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 
@@ -119,7 +146,7 @@ def test_missing_features_name_the_stage(tokenizer):
 def test_device_auto_and_bad_cuda():
     assert resolve_device("auto").type in ("cpu", "cuda")
     if not torch.cuda.is_available():
-        with pytest.raises(TrainingError, match="common.device"):
+        with pytest.raises(ParamsError, match="common.device"):
             resolve_device("cuda")
 
 

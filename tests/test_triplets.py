@@ -23,20 +23,49 @@ def selm_params() -> dict:
 
 
 def manifest(corpus: str, rows: list[dict]) -> pd.DataFrame:
-    base = {"corpus": corpus, "speaker": "s1", "quarantine": "", "sentiment": "", "valence": None,
-            "arousal": None, "dominance": None}  # fmt: skip
+    base = {
+        "corpus": corpus,
+        "speaker": "s1",
+        "quarantine": "",
+        "sentiment": "",
+        "valence": None,
+        "arousal": None,
+        "dominance": None,
+    }
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
 def test_views_per_corpus(selm_params):
-    msp = manifest("msp_podcast", [
-        {"utterance_id": "a", "emotion": "angry", "sentiment": "negative", "valence": 1.5,
-         "arousal": 6.5, "dominance": 4.0},
-        {"utterance_id": "b", "emotion": "no_agreement", "sentiment": "", "valence": 4.0,
-         "arousal": 4.0, "dominance": 4.0},
-        {"utterance_id": "c", "emotion": "happy", "sentiment": "positive", "valence": 6.0,
-         "arousal": 5.0, "dominance": 5.0, "quarantine": "silent"},
-    ])  # fmt: skip
+    msp = manifest(
+        "msp_podcast",
+        [
+            {
+                "utterance_id": "a",
+                "emotion": "angry",
+                "sentiment": "negative",
+                "valence": 1.5,
+                "arousal": 6.5,
+                "dominance": 4.0,
+            },
+            {
+                "utterance_id": "b",
+                "emotion": "no_agreement",
+                "sentiment": "",
+                "valence": 4.0,
+                "arousal": 4.0,
+                "dominance": 4.0,
+            },
+            {
+                "utterance_id": "c",
+                "emotion": "happy",
+                "sentiment": "positive",
+                "valence": 6.0,
+                "arousal": 5.0,
+                "dominance": 5.0,
+                "quarantine": "silent",
+            },
+        ],
+    )
     meld = manifest("meld", [{"utterance_id": "m", "emotion": "happy", "sentiment": "positive"}])
     splits = {
         "msp_podcast": pd.DataFrame({"utterance_id": ["a", "b"], "split": ["train", "validation"]}),
@@ -62,9 +91,15 @@ def test_views_per_corpus(selm_params):
 
 @pytest.mark.parametrize(
     "value, scale, word",
-    [(1.0, (1, 5), "low"), (2.3, (1, 5), "low"), (3.0, (1, 5), "medium"), (4.0, (1, 5), "high"),
-     (7.0, (1, 7), "high"), (4.0, (1, 7), "medium")],
-)  # fmt: skip
+    [
+        (1.0, (1, 5), "low"),
+        (2.3, (1, 5), "low"),
+        (3.0, (1, 5), "medium"),
+        (4.0, (1, 5), "high"),
+        (7.0, (1, 7), "high"),
+        (4.0, (1, 7), "medium"),
+    ],
+)
 def test_bin_word(value, scale, word):
     assert bin_word(value, scale, [0.34, 0.66], ["low", "medium", "high"]) == word
 
@@ -85,8 +120,11 @@ def test_ood_corpora_refused_unless_allowed():
 
 
 def test_trained_bpe_round_trips_and_knows_class_words(tmp_path):
-    tokenizer = train_bpe(["emotion:", " angry", " happy", "sentiment:", " negative"],
-                          vocab_size=300, seed_words=["calm", "surprised"])  # fmt: skip
+    tokenizer = train_bpe(
+        ["emotion:", " angry", " happy", "sentiment:", " negative"],
+        vocab_size=300,
+        seed_words=["calm", "surprised"],
+    )
     for text in ("emotion:", " angry", " calm", " surprised", " never seen words"):
         assert tokenizer.decode(tokenizer.encode(text)) == text
     assert len(tokenizer.encode(" calm")) <= 2

@@ -93,8 +93,11 @@ def _scalar_ok(value: Any, spec: Any) -> bool:
 
 def _check(value: Any, spec: Any, path: str, source: str) -> None:
     where = path.rstrip(".") or "(top level)"
-    if _is_optional(spec) and value is None:
-        return
+    if _is_optional(spec):
+        if value is None:
+            return
+        options = [a for a in get_args(spec) if a is not type(None)]
+        spec = options[0] if len(options) == 1 else Union[tuple(options)]  # noqa: UP007
     origin = get_origin(spec)
     if dataclasses.is_dataclass(spec):
         if not isinstance(value, dict):
@@ -278,15 +281,16 @@ def resolve_sections(stage: str, **injected: dict[str, Any] | None) -> tuple[dic
     return tuple(params[section] for section in stage_params(stage, params))
 
 
-
-
 def section_config(cls: type, section: dict[str, Any], **extra: Any) -> Any:
     """``cls`` (a config dataclass of a library module) built from the fields of a params
     section that it names, plus ``extra`` (e.g. the seed from ``common``). Values are taken as
     they are, so the dataclass holds exactly what params.yaml says."""
     names = {f.name for f in dataclasses.fields(cls)}
-    required = {f.name for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}  # fmt: skip
+    required = {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     missing = required - set(section) - set(extra)
     if missing:
         raise ParamsError(

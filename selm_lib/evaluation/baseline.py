@@ -40,8 +40,15 @@ class BaselineConfig:
 class PooledClassifier(nn.Module):
     """Standardised pooled features -> Linear -> GELU -> Dropout -> Linear (class logits)."""
 
-    def __init__(self, in_dim: int, n_classes: int, hidden: int, dropout: float,
-                 mean: np.ndarray, std: np.ndarray) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_dim: int,
+        n_classes: int,
+        hidden: int,
+        dropout: float,
+        mean: np.ndarray,
+        std: np.ndarray,
+    ) -> None:
         super().__init__()
         # Feature standardisation is part of the model so a saved model needs nothing else.
         self.register_buffer("mean", torch.from_numpy(mean))
@@ -71,8 +78,9 @@ def train_classifier(
     # Balanced weights: the natural training corpora are dominated by neutral.
     weights = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / n_classes)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                                  weight_decay=config.weight_decay)  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y.astype(np.int64))
     vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y.astype(np.int64))
     best, best_state, waited, history = float("inf"), None, 0, []
@@ -106,9 +114,12 @@ def train_classifier(
 
 @torch.no_grad()
 def restricted_predictions(
-    model: PooledClassifier, x: np.ndarray, train_classes: list[str], test_map: dict[str, str],
+    model: PooledClassifier,
+    x: np.ndarray,
+    train_classes: list[str],
+    test_map: dict[str, str],
     test_classes: list[str],
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Predicted test classes: argmax over the training emotions that map into the test set.
 
     ``test_map`` maps a training emotion to its test class (e.g. excited -> happy for IEMOCAP);

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def crossing(summary: dict[str, Any], corpus: str, method: str,
-             other: str = "classifier_baseline") -> str:  # fmt: skip
+def crossing(
+    summary: dict[str, Any], corpus: str, method: str, other: str = "classifier_baseline"
+) -> str:
     """Where the mean curves of ``method`` and ``other`` over k cross on ``corpus`` (from
     :func:`aggregate`'s summary), in one sentence."""
     ks = sorted(int(k) for k in summary[corpus][method])

@@ -3,7 +3,8 @@
 Methods, each scored on every test corpus with its own class set (``curate.class_sets``):
 
 * ``selm_generate``: SELM writes an answer (beam search); the text is mapped to a test class
-  through the synonym table ``selm_lib/data/tables/synonyms.csv``; unmappable answers count as errors;
+  through the synonym table ``selm_lib/data/tables/synonyms.csv``; unmappable answers count as
+  errors;
 * ``selm_score``: every class's verbalisation ranked by its log-likelihood (never unmappable);
 * ``classifier_baseline``: a small classifier on the same cached features and training corpora;
 * ``majority``: the test corpus's most frequent class (it reads the test labels: a reference
@@ -39,7 +40,11 @@ from selm_lib.selm.decode import generate, score_classes
 @lru_cache(maxsize=1)
 def synonyms() -> dict[str, str]:
     """``{word: package emotion}`` from ``selm_lib/data/tables/synonyms.csv``."""
-    with resources.files("selm_lib.data").joinpath("tables", "synonyms.csv").open(encoding="utf-8") as handle:
+    with (
+        resources.files("selm_lib.data")
+        .joinpath("tables", "synonyms.csv")
+        .open(encoding="utf-8") as handle
+    ):
         table = pd.read_csv(handle, dtype=str, keep_default_na=False)
     return dict(zip(table["word"], table["emotion"], strict=True))
 
@@ -83,8 +88,9 @@ def check_vocabulary(corpus: str, classes: list[str], trained: list[str]) -> Non
         )
 
 
-def check_predictions(predictions: pd.DataFrame, rows: pd.DataFrame, corpus: str,
-                      source: str = "predictions") -> None:  # fmt: skip
+def check_predictions(
+    predictions: pd.DataFrame, rows: pd.DataFrame, corpus: str, source: str = "predictions"
+) -> None:
     """A prediction table must cover exactly the evaluated rows, once per method."""
     for method, group in predictions[predictions["corpus"] == corpus].groupby("method"):
         ids, expected = list(group["utterance_id"]), set(rows["utterance_id"])
@@ -98,8 +104,9 @@ def check_predictions(predictions: pd.DataFrame, rows: pd.DataFrame, corpus: str
             )
 
 
-def _prompt_batches(feats: list[np.ndarray], prompt_ids: list[int], eos: int, batch_size: int,
-                    device: torch.device):  # fmt: skip
+def _prompt_batches(
+    feats: list[np.ndarray], prompt_ids: list[int], eos: int, batch_size: int, device: torch.device
+):
     data = Encoded(
         feats,
         [prompt_ids] * len(feats),
@@ -114,10 +121,17 @@ def _prompt_batches(feats: list[np.ndarray], prompt_ids: list[int], eos: int, ba
 
 
 @torch.no_grad()
-def selm_predict(model: Any, tokenizer: Any, feats: list[np.ndarray], classes: list[str],
-                 to_class: dict[str, str], selm: dict[str, Any], eval_ood: dict[str, Any],
-                 device: torch.device, generate_answers: bool = True,
-                 ) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+def selm_predict(
+    model: Any,
+    tokenizer: Any,
+    feats: list[np.ndarray],
+    classes: list[str],
+    to_class: dict[str, str],
+    selm: dict[str, Any],
+    eval_ood: dict[str, Any],
+    device: torch.device,
+    generate_answers: bool = True,
+) -> tuple[list[str], list[str], list[str]]:
     """(generated texts, their mapped classes, class-scoring predictions) for one test corpus.
 
     ``generate_answers=False`` skips generation (empty texts) when only class scoring is needed.
@@ -125,15 +139,20 @@ def selm_predict(model: Any, tokenizer: Any, feats: list[np.ndarray], classes: l
     spec = selm["views"]["categorical"]
     prompt = tokenizer.encode(spec["prompt"])
     eos = tokenizer.eos_token_id
-    candidates = [tokenizer.encode(answer_text(spec["answer"].format(emotion=c))) + [eos]
-                  for c in classes]  # fmt: skip
+    candidates = [
+        tokenizer.encode(answer_text(spec["answer"].format(emotion=c))) + [eos] for c in classes
+    ]
     texts, scored = [], []
     for _, batch in _prompt_batches(feats, prompt, eos, eval_ood["batch_size"], device):
         args = (batch["features"], batch["feature_mask"], batch["prompt_ids"], batch["prompt_mask"])
         if generate_answers:
-            ids = generate(model, *args, eos_token_id=eos,
-                           max_new_tokens=eval_ood["max_new_tokens"],
-                           num_beams=eval_ood["num_beams"])  # fmt: skip
+            ids = generate(
+                model,
+                *args,
+                eos_token_id=eos,
+                max_new_tokens=eval_ood["max_new_tokens"],
+                num_beams=eval_ood["num_beams"],
+            )
             texts += [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids]
         else:
             texts += [""] * len(batch["features"])
@@ -149,8 +168,14 @@ def load_baseline(common: dict[str, Any]) -> tuple[PooledClassifier, list[str]]:
         raise EvalError(f"{path} is missing: run dvc repro eval_ood")
     saved = torch.load(path, map_location="cpu", weights_only=False)
     dim = saved["in_dim"]
-    model = PooledClassifier(dim, len(saved["classes"]), saved["hidden"], saved["dropout"],
-                             np.zeros(dim, np.float32), np.ones(dim, np.float32))  # fmt: skip
+    model = PooledClassifier(
+        dim,
+        len(saved["classes"]),
+        saved["hidden"],
+        saved["dropout"],
+        np.zeros(dim, np.float32),
+        np.ones(dim, np.float32),
+    )
     model.load_state_dict(saved["state"])
     model.eval()
     return model, list(saved["classes"])
@@ -163,8 +188,14 @@ def relative_gains(result: dict[str, dict[str, Any]], corpora: list[str]) -> dic
         best = max(BASELINES, key=lambda b: result[b][corpus]["accuracy"])
         gains[corpus] = {
             "best_baseline": best,
-            **{m: round(M.relative_gain(result[m][corpus]["accuracy"],
-                                        result[best][corpus]["accuracy"]), 6)
-               for m in SELM_METHODS},
-        }  # fmt: skip
+            **{
+                m: round(
+                    M.relative_gain(
+                        result[m][corpus]["accuracy"], result[best][corpus]["accuracy"]
+                    ),
+                    6,
+                )
+                for m in SELM_METHODS
+            },
+        }
     return gains

@@ -17,13 +17,19 @@ UNMAPPED = "<unmapped>"
 METHODS = ("selm_generate", "selm_score", "classifier_baseline", "majority", "chance")
 SELM_METHODS = ("selm_generate", "selm_score")
 BASELINES = ("classifier_baseline", "majority", "chance")
-PREDICTION_COLUMNS = ["corpus", "utterance_id", "speaker", "truth", "method", "prediction",
-                      "generated"]  # fmt: skip
+PREDICTION_COLUMNS = [
+    "corpus",
+    "utterance_id",
+    "speaker",
+    "truth",
+    "method",
+    "prediction",
+    "generated",
+]
 
 
 class EvalError(ValueError):
     """Bad evaluation input; names the corpus, the file or the params key."""
-
 
 
 @dataclass
@@ -36,10 +42,12 @@ class OODResult:
 
     def table(self, metric: str = "accuracy") -> pd.DataFrame:
         """Methods x corpora, the paper's shape."""
-        return pd.DataFrame({
-            corpus: {m: self.metrics[m][corpus][metric] for m in METHODS}
-            for corpus in self.classes
-        })  # fmt: skip
+        return pd.DataFrame(
+            {
+                corpus: {m: self.metrics[m][corpus][metric] for m in METHODS}
+                for corpus in self.classes
+            }
+        )
 
     @classmethod
     def load(cls, common: dict[str, Any], metrics_path: str | Path) -> OODResult:
@@ -50,8 +58,9 @@ class OODResult:
                 raise EvalError(f"{path} is missing: run dvc repro eval_ood")
         metrics = json.loads(Path(metrics_path).read_text())
         predictions = pd.read_csv(predictions_path, keep_default_na=False, dtype=str)
-        return cls(predictions, metrics, metrics["classes"], metrics["excluded"],
-                   metrics["unmapped_rate"])  # fmt: skip
+        return cls(
+            predictions, metrics, metrics["classes"], metrics["excluded"], metrics["unmapped_rate"]
+        )
 
     def interval(self, method: str, corpus: str, metric: str) -> str:
         """``value [low, high]`` of one method x corpus x metric."""
@@ -68,9 +77,12 @@ class OODResult:
         low, high = m[best_selm][corpus]["ci95"]["accuracy"]
         base = m["relative_gain_over_best_baseline"][corpus]["best_baseline"]
         verdict = (
-            "above" if low > acc[base] else "not distinguishable from" if high >= acc[base]
+            "above"
+            if low > acc[base]
+            else "not distinguishable from"
+            if high >= acc[base]
             else "below"
-        )  # fmt: skip
+        )
         n_classes = len(self.classes[corpus])
         return (
             f"**{corpus}** ({m[best_selm][corpus]['n']} items, {n_classes} classes, "
@@ -83,8 +95,9 @@ class OODResult:
         )
 
     def confusion(self, method: str, corpus: str) -> pd.DataFrame:
-        rows = self.predictions[(self.predictions["method"] == method)
-                                & (self.predictions["corpus"] == corpus)]  # fmt: skip
+        rows = self.predictions[
+            (self.predictions["method"] == method) & (self.predictions["corpus"] == corpus)
+        ]
         classes = self.classes[corpus]
         matrix = M.confusion(rows["truth"], rows["prediction"], classes, include_unmapped=True)
         columns = classes + ([UNMAPPED] if matrix.shape[1] > len(classes) else [])

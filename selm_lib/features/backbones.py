@@ -524,7 +524,8 @@ class LogMelBackbone(Backbone):
 
     Same interface as :class:`Backbone` (``encode``, ``num_frames``, ``cost_samples``,
     ``fingerprint``, ``layer``, ``hidden_size``, ``num_layers``, ``frame_rate``), so
-    :func:`selm_lib.features.extract.compute_features` uses it unchanged. Runs on CPU or CUDA, float32.
+    :func:`selm_lib.features.extract.compute_features` uses it unchanged. Runs on CPU or CUDA,
+    float32.
     """
 
     def __init__(self, spec: BackboneSpec, device: torch.device) -> None:

@@ -410,11 +410,11 @@ def compute_all(
 ) -> pd.DataFrame:
     """Every backbone of ``features.backbones`` x every corpus manifest; one stats row per store.
 
-    ``backbones`` (default: all) limits the entries encoded. ``corpora`` defaults to every ``<corpus>.csv`` in ``manifests_dir`` (sorted). A backbone entry
-    with its own ``corpora`` list encodes only those of them (e.g. the SER-Evals backbones skip
-    the SELM-only corpora). Each backbone is
-    loaded once; stores whose key matches are skipped. Returns columns backbone, layer, corpus,
-    folder, skipped, clips, audio_seconds, seconds, audio_seconds_per_second, padding_fraction,
+    ``backbones`` (default: all) limits the entries encoded. ``corpora`` defaults to every
+    ``<corpus>.csv`` in ``manifests_dir`` (sorted). A backbone entry with its own ``corpora``
+    list encodes only those of them (e.g. the SER-Evals backbones skip the SELM-only corpora).
+    Each backbone is loaded once; stores whose key matches are skipped. Returns columns backbone,
+    layer, corpus, folder, skipped, clips, audio_seconds, seconds, audio_seconds_per_second, padding_fraction,
     batches.
     """
     manifests_dir = Path(manifests_dir)

@@ -142,8 +142,9 @@ class MissingFeatures(FileNotFoundError):
     """No cached features for a (backbone, corpus); the message names the stage to run."""
 
 
-def open_store(output_root: str | Path, backbone: str, layer: int | str, corpus: str,
-               params_key: str) -> FeatureStore:  # fmt: skip
+def open_store(
+    output_root: str | Path, backbone: str, layer: int | str, corpus: str, params_key: str
+) -> FeatureStore:
     """The cached features of ``corpus`` under ``output_root/features`` for backbone entry
     ``backbone`` (``params_key`` names the params.yaml key that chose it, for the error)."""
     folder = store_folder(Path(output_root) / "features", backbone, layer, corpus)
@@ -155,9 +156,13 @@ def open_store(output_root: str | Path, backbone: str, layer: int | str, corpus:
     return FeatureStore.open(folder)
 
 
-def load_features(common: dict[str, Any], features: dict[str, Any], backbone: str,
-                  keys: pd.DataFrame, params_key: str = "selm.backbone",
-                  ) -> dict[tuple[str, str], np.ndarray]:  # fmt: skip
+def load_features(
+    common: dict[str, Any],
+    features: dict[str, Any],
+    backbone: str,
+    keys: pd.DataFrame,
+    params_key: str = "selm.backbone",
+) -> dict[tuple[str, str], np.ndarray]:
     """``{(corpus, utterance_id): (frames, D) float32}`` for the rows of ``keys``."""
     from selm_lib.config import resolve_path
 

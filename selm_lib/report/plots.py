@@ -105,20 +105,24 @@ def confusion_heatmap(table: pd.DataFrame, ax: plt.Axes | None = None, title: st
     return ax
 
 
-def recall_bars(predictions: pd.DataFrame, classes: dict[str, list[str]],
-                methods: list[str]) -> plt.Figure:  # fmt: skip
+def recall_bars(
+    predictions: pd.DataFrame, classes: dict[str, list[str]], methods: list[str]
+) -> plt.Figure:
     """Per-class recall per method, one panel per corpus."""
     fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 3.2), squeeze=False)
     for ax, (corpus, names) in zip(axes[0], classes.items(), strict=True):
         rows = predictions[predictions["corpus"] == corpus]
-        table = pd.DataFrame({
-            method: [
-                float((group["prediction"] == name).mean()) if len(group) else 0.0
-                for name in names
-                for group in [rows[(rows["method"] == method) & (rows["truth"] == name)]]
-            ]
-            for method in methods
-        }, index=names)  # fmt: skip
+        table = pd.DataFrame(
+            {
+                method: [
+                    float((group["prediction"] == name).mean()) if len(group) else 0.0
+                    for name in names
+                    for group in [rows[(rows["method"] == method) & (rows["truth"] == name)]]
+                ]
+                for method in methods
+            },
+            index=names,
+        )
         table.plot.bar(ax=ax, width=0.8)
         ax.set_ylim(0, 1)
         ax.set_title(corpus)

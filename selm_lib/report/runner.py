@@ -1,6 +1,6 @@
 """Execute a report notebook and render it: the command of every report stage.
 
-    python -m selm_lib.report.runner notebooks/01_curate.py [--params params.yaml] [--reports reports]
+    python -m selm_lib.report.runner notebooks/01_curate.py [--params P] [--reports reports]
 
 Reads the jupytext percent file, injects the report stage's params.yaml sections
 (:data:`selm_lib.config.REPORT_SECTIONS`) with papermill (kernel

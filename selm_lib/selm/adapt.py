@@ -56,15 +56,18 @@ def speaker_partition(rows: pd.DataFrame, corpus: str, seed: int, share: float) 
     """The adaptation-pool speakers of a test corpus (the others are evaluated)."""
     speakers = sorted(rows["speaker"].unique())
     if len(speakers) < 2:
-        raise FewshotError(f"test corpus '{corpus}' has {len(speakers)} speaker(s): few-shot "
-                           "needs at least one for adaptation and one for evaluation")  # fmt: skip
+        raise FewshotError(
+            f"test corpus '{corpus}' has {len(speakers)} speaker(s): few-shot "
+            "needs at least one for adaptation and one for evaluation"
+        )
     order = np.random.default_rng([seed, zlib.crc32(corpus.encode())]).permutation(len(speakers))
     n_pool = min(len(speakers) - 1, max(1, int(round(share * len(speakers)))))
     return {speakers[i] for i in order[:n_pool]}
 
 
-def support_set(pool: pd.DataFrame, corpus: str, classes: list[str], k: int, seed: int,
-                cap: bool) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
+def support_set(
+    pool: pd.DataFrame, corpus: str, classes: list[str], k: int, seed: int, cap: bool
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """k rows per class from the pool, nested across k for a seed. Returns (rows, capped)."""
     if k == 0:
         return pool.iloc[:0], {}
@@ -104,9 +107,17 @@ def tuned_parameters(model: Any, tune: str) -> list[torch.nn.Parameter]:
     return [p for module in modules[tune] for p in module.parameters()]
 
 
-def _adapt_selm(model: Any, tokenizer: Any, frames: list[np.ndarray], answers: list[str],
-                selm: dict[str, Any], fewshot: dict[str, Any], full: bool, seed: int,
-                device: torch.device) -> Any:  # fmt: skip
+def _adapt_selm(
+    model: Any,
+    tokenizer: Any,
+    frames: list[np.ndarray],
+    answers: list[str],
+    selm: dict[str, Any],
+    fewshot: dict[str, Any],
+    full: bool,
+    seed: int,
+    device: torch.device,
+) -> Any:
     """A copy of the model tuned on the support examples (categorical prompt -> class word)."""
     model = copy.deepcopy(model)
     spec = selm["views"]["categorical"]
@@ -142,9 +153,15 @@ def _adapt_selm(model: Any, tokenizer: Any, frames: list[np.ndarray], answers: l
     return model
 
 
-def _adapt_baseline(baseline: PooledClassifier, train_classes: list[str], x: np.ndarray,
-                    y_test_class: list[str], to_class: dict[str, str], fewshot: dict[str, Any],
-                    seed: int) -> PooledClassifier:  # fmt: skip
+def _adapt_baseline(
+    baseline: PooledClassifier,
+    train_classes: list[str],
+    x: np.ndarray,
+    y_test_class: list[str],
+    to_class: dict[str, str],
+    fewshot: dict[str, Any],
+    seed: int,
+) -> PooledClassifier:
     """Fine-tune the classifier on the support examples. A test class is learned through the
     training emotion(s) that map to it: the target is the first of them (e.g. happy for IEMOCAP's
     happy, which excited also maps to)."""
@@ -164,8 +181,9 @@ def _adapt_baseline(baseline: PooledClassifier, train_classes: list[str], x: np.
         )
     y = torch.tensor([target_of[c] for c in y_test_class], dtype=torch.long)
     tx = torch.from_numpy(x)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=fewshot["baseline_learning_rate"],
-                                  weight_decay=0)  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=fewshot["baseline_learning_rate"], weight_decay=0
+    )
     torch.manual_seed(seed)
     model.train()
     for step in range(fewshot["baseline_steps"]):
@@ -200,8 +218,15 @@ def aggregate(params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
                 capped.setdefault(corpus, {})[str(k)] = classes
             for corpus, methods in item["results"].items():
                 for method, values in methods.items():
-                    rows.append({"corpus": corpus, "method": method, "k": k, "seed": seed,
-                                 **{m: values[m] for m in METRICS}})  # fmt: skip
+                    rows.append(
+                        {
+                            "corpus": corpus,
+                            "method": method,
+                            "k": k,
+                            "seed": seed,
+                            **{m: values[m] for m in METRICS},
+                        }
+                    )
     table = pd.DataFrame(rows)
     summary: dict[str, Any] = {}
     for (corpus, method, k), group in table.groupby(["corpus", "method", "k"], sort=True):
@@ -210,8 +235,9 @@ def aggregate(params: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
             values = group[metric].to_numpy(dtype=float)
             mean = float(values.mean())
             if len(values) > 1:
-                half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
-                             / np.sqrt(len(values)))  # fmt: skip
+                half = float(
+                    stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+                )
             else:
                 half = 0.0
             entry[metric] = {

@@ -62,9 +62,13 @@ def encode_triplets(
         prompts.append(prompt_cache[prompt])
         answers.append(answer_cache[answer])
     return Encoded(
-        feats, prompts, answers, triplets["weight"].to_numpy(dtype=np.float32),
-        list(triplets["view"]), list(triplets["answer"]),
-    )  # fmt: skip
+        feats,
+        prompts,
+        answers,
+        triplets["weight"].to_numpy(dtype=np.float32),
+        list(triplets["view"]),
+        list(triplets["answer"]),
+    )
 
 
 def _pad(sequences: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

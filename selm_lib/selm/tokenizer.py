@@ -43,9 +43,12 @@ def train_bpe(
     # Repeating the corpus weights merges towards whole words; order is fixed for determinism.
     tokenizer.train_from_iterator(corpus * 4, trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token=END_OF_TEXT, pad_token=END_OF_TEXT,
-        bos_token=END_OF_TEXT, unk_token=END_OF_TEXT,
-    )  # fmt: skip
+        tokenizer_object=tokenizer,
+        eos_token=END_OF_TEXT,
+        pad_token=END_OF_TEXT,
+        bos_token=END_OF_TEXT,
+        unk_token=END_OF_TEXT,
+    )
 
 
 def load_tokenizer(source: str, params_key: str = "selm.tokenizer") -> PreTrainedTokenizerFast:

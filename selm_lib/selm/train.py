@@ -107,9 +107,13 @@ def evaluate(
             with _autocast(device):
                 output = model(**{k: v for k, v in batch.items() if k != "weights"})
                 scores = score_classes(
-                    model, batch["features"], batch["feature_mask"], batch["prompt_ids"],
-                    batch["prompt_mask"], texts,
-                )  # fmt: skip
+                    model,
+                    batch["features"],
+                    batch["feature_mask"],
+                    batch["prompt_ids"],
+                    batch["prompt_mask"],
+                    texts,
+                )
             nll -= float(output["log_likelihood"].float().sum())
             tokens += float(batch["answer_mask"].sum())
             truth = [candidates[view].index(data.answer_ids[i]) for i in index]
@@ -207,8 +211,10 @@ def fit(
             last,
         )
         accuracy = ", ".join(f"{v} {a:.3f}" for v, a in result["accuracy"].items())
-        log(f"epoch {epoch}: train {record['train_loss']:.4f} val {record['val_loss']:.4f} "
-            f"acc {accuracy}")  # fmt: skip
+        log(
+            f"epoch {epoch}: train {record['train_loss']:.4f} val {record['val_loss']:.4f} "
+            f"acc {accuracy}"
+        )
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             return {"interrupted": True, **state}
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True), strict=False)
@@ -217,9 +223,13 @@ def fit(
 
 @torch.no_grad()
 def sample_generations(
-    model: torch.nn.Module, data: Encoded, tokenizer: Any, pad: int, device: torch.device,
+    model: torch.nn.Module,
+    data: Encoded,
+    tokenizer: Any,
+    pad: int,
+    device: torch.device,
     per_view: int = 4,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """Greedy answers for the first ``per_view`` validation triplets of each view."""
     model.eval()
     rows = []
@@ -228,15 +238,22 @@ def sample_generations(
         index = np.flatnonzero(views == view)[:per_view]
         batch = collate(data, index, pad, device)
         ids = generate(
-            model, batch["features"], batch["feature_mask"], batch["prompt_ids"],
-            batch["prompt_mask"], max_new_tokens=8, num_beams=1,
+            model,
+            batch["features"],
+            batch["feature_mask"],
+            batch["prompt_ids"],
+            batch["prompt_mask"],
+            max_new_tokens=8,
+            num_beams=1,
             eos_token_id=tokenizer.eos_token_id,
-        )  # fmt: skip
+        )
         for i, generated in zip(index, ids, strict=True):
-            rows.append({
-                "view": view,
-                "prompt": tokenizer.decode(data.prompt_ids[i]),
-                "reference": data.answers[i],
-                "generated": tokenizer.decode(generated, skip_special_tokens=True).strip(),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "view": view,
+                    "prompt": tokenizer.decode(data.prompt_ids[i]),
+                    "reference": data.answers[i],
+                    "generated": tokenizer.decode(generated, skip_special_tokens=True).strip(),
+                }
+            )
     return pd.DataFrame(rows)

@@ -24,8 +24,16 @@ OOD_TEST_CORPORA = ("ravdess", "crema_d", "iemocap")
 # Emotions that are not an answer: no consensus, or a catch-all.
 NON_ANSWERS = ("", "other", "no_agreement")
 DIMENSIONS = ("arousal", "valence", "dominance")
-TRIPLET_COLUMNS = ["corpus", "utterance_id", "speaker", "split", "view", "prompt", "answer",
-                   "weight"]  # fmt: skip
+TRIPLET_COLUMNS = [
+    "corpus",
+    "utterance_id",
+    "speaker",
+    "split",
+    "view",
+    "prompt",
+    "answer",
+    "weight",
+]
 
 
 class TripletError(ValueError):
@@ -111,10 +119,13 @@ def build_triplets(
                     for d in DIMENSIONS
                 }
                 answers = pd.Series(
-                    [spec["answer"].format(**dict(zip(DIMENSIONS, values, strict=True)))
-                     for values in zip(*(binned[d] for d in DIMENSIONS), strict=True)],
-                    index=take.index, dtype=object,
-                )  # fmt: skip
+                    [
+                        spec["answer"].format(**dict(zip(DIMENSIONS, values, strict=True)))
+                        for values in zip(*(binned[d] for d in DIMENSIONS), strict=True)
+                    ],
+                    index=take.index,
+                    dtype=object,
+                )
             else:
                 raise TripletError(f"params.yaml 'selm.views.{view}': views are {VIEWS}")
             if take.empty:
@@ -164,5 +175,8 @@ def counts_by_view(triplets: pd.DataFrame) -> pd.DataFrame:
 
 def candidates(triplets: pd.DataFrame) -> dict[str, list[str]]:
     """The distinct answers of each view, sorted: the classes scored at validation."""
-    return {v: sorted(triplets.loc[triplets["view"] == v, "answer"].unique()) for v in VIEWS
-            if (triplets["view"] == v).any()}  # fmt: skip
+    return {
+        v: sorted(triplets.loc[triplets["view"] == v, "answer"].unique())
+        for v in VIEWS
+        if (triplets["view"] == v).any()
+    }

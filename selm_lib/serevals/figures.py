@@ -220,8 +220,9 @@ def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> list[Path]:
     return paths
 
 
-def read_matrix(folder: str | Path, backbone: str, variant: str, metric: str,
-                corpora: Sequence[str]) -> pd.DataFrame:  # fmt: skip
+def read_matrix(
+    folder: str | Path, backbone: str, variant: str, metric: str, corpora: Sequence[str]
+) -> pd.DataFrame:
     """One matrix the ``serevals`` stage wrote (``<backbone>/<variant>/<metric>.csv`` under
     ``folder``), rows and columns in ``corpora`` order."""
     path = Path(folder) / backbone / variant / f"{metric}.csv"
@@ -253,16 +254,21 @@ def ranking_table(matrices: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Per backbone the diagonal (in-domain) and off-diagonal (OOD) mean."""
     rows = {b: diagonal_vs_off(m) for b, m in matrices.items()}
     return pd.DataFrame(
-        {"in_domain": {b: r["in_domain_mean"] for b, r in rows.items()},
-         "ood": {b: r["ood_mean"] for b, r in rows.items()}}
-    ).rename_axis("backbone")  # fmt: skip
+        {
+            "in_domain": {b: r["in_domain_mean"] for b, r in rows.items()},
+            "ood": {b: r["ood_mean"] for b, r in rows.items()},
+        }
+    ).rename_axis("backbone")
 
 
 def ranking_sentence(ranking: pd.DataFrame) -> tuple[str, list[str], list[str]]:
     """The in-domain and OOD orders of the backbones, in words, and the two orders."""
     in_order = list(ranking.sort_values("in_domain", ascending=False).index)
     ood_order = list(ranking.sort_values("ood", ascending=False).index)
-    verdict = ("The two rankings agree." if in_order == ood_order else
-               "The rankings differ: the best in-domain backbone is not the best across corpora.")  # fmt: skip
+    verdict = (
+        "The two rankings agree."
+        if in_order == ood_order
+        else "The rankings differ: the best in-domain backbone is not the best across corpora."
+    )
     text = f"In-domain ranking: {' > '.join(in_order)}. OOD ranking: {' > '.join(ood_order)}. "
     return text + verdict, in_order, ood_order

@@ -66,8 +66,9 @@ FRAMES_PER_SECOND = 50  # every supported backbone (and the log-mel preset) has 
 # ----------------------------------------------------------------------------- protocol pieces
 
 
-def in_domain_split(rows: pd.DataFrame, corpus: str, mode: str, share: float,
-                    seed: int) -> tuple[np.ndarray, str]:  # fmt: skip
+def in_domain_split(
+    rows: pd.DataFrame, corpus: str, mode: str, share: float, seed: int
+) -> tuple[np.ndarray, str]:
     """(test mask over ``rows``, split label). ``speaker``: whole speakers go to the test part
     (at least one, never all); a corpus with one speaker falls back to ``random`` and is labelled
     speaker-overlapping. ``random``: a share of utterances, speakers overlap. Clips whose
@@ -155,8 +156,9 @@ def corpus_rows(params: dict[str, Any], corpus: str) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
-def load_frames(params: dict[str, Any], backbone: str, corpus: str,
-                utterances: list[str]) -> list[np.ndarray]:  # fmt: skip
+def load_frames(
+    params: dict[str, Any], backbone: str, corpus: str, utterances: list[str]
+) -> list[np.ndarray]:
     """Cached frames of ``utterances``, truncated to ``serevals.max_seconds``."""
     spec = params["features"]["backbones"][backbone]
     root = resolve_path(params["common"]["output_root"]) / "features"
@@ -175,8 +177,9 @@ def load_frames(params: dict[str, Any], backbone: str, corpus: str,
 # ----------------------------------------------------------------------------- one backbone
 
 
-def run_backbone(params: dict[str, Any], backbone: str,
-                 log: Any = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:  # fmt: skip
+def run_backbone(
+    params: dict[str, Any], backbone: str, log: Any = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Probe every corpus with one backbone. Returns (results, predictions, meta).
 
     results: one row per (train, test, variant) in :data:`RESULT_COLUMNS`; in-domain rows have
@@ -196,20 +199,44 @@ def run_backbone(params: dict[str, Any], backbone: str,
     predictions: list[pd.DataFrame] = []
     skipped: list[dict[str, str]] = []
 
-    def add(train: str, test: str, kind: str, cluster: str, variant: str, rows: pd.DataFrame,
-            predicted: list[str], drop_other: bool) -> None:  # fmt: skip
+    def add(
+        train: str,
+        test: str,
+        kind: str,
+        cluster: str,
+        variant: str,
+        rows: pd.DataFrame,
+        predicted: list[str],
+        drop_other: bool,
+    ) -> None:
         truth = list(rows["serevals8"])
-        results.append({
-            "backbone": backbone, "train": train, "test": test, "kind": kind,
-            "cluster": cluster, "split": split_of[train], "variant": variant,
-            **score(truth, predicted, drop_other=drop_other),
-        })  # fmt: skip
-        predictions.append(pd.DataFrame({
-            "backbone": backbone, "train": train, "test": test, "variant": variant,
-            "split": split_of[train], "utterance_id": rows["utterance_id"].to_numpy(),
-            "speaker": rows["speaker"].to_numpy(),
-            "truth": truth, "prediction": predicted,
-        }))  # fmt: skip
+        results.append(
+            {
+                "backbone": backbone,
+                "train": train,
+                "test": test,
+                "kind": kind,
+                "cluster": cluster,
+                "split": split_of[train],
+                "variant": variant,
+                **score(truth, predicted, drop_other=drop_other),
+            }
+        )
+        predictions.append(
+            pd.DataFrame(
+                {
+                    "backbone": backbone,
+                    "train": train,
+                    "test": test,
+                    "variant": variant,
+                    "split": split_of[train],
+                    "utterance_id": rows["utterance_id"].to_numpy(),
+                    "speaker": rows["speaker"].to_numpy(),
+                    "truth": truth,
+                    "prediction": predicted,
+                }
+            )
+        )
 
     for corpus in corpora:
         start = time.perf_counter()
@@ -228,8 +255,9 @@ def run_backbone(params: dict[str, Any], backbone: str,
                 "its label rules in selm_lib/data/tables/label_map.csv"
             )
         train_index, test_index = np.flatnonzero(~test), np.flatnonzero(test)
-        head = train_probe([frames[i] for i in train_index], labels[train_index], len(CLASSES),
-                           config)  # fmt: skip
+        head = train_probe(
+            [frames[i] for i in train_index], labels[train_index], len(CLASSES), config
+        )
         heads[corpus] = head
         priors[corpus] = class_prior(labels[train_index], len(CLASSES))
         data[corpus] = (rows, frames)
@@ -238,8 +266,10 @@ def run_backbone(params: dict[str, Any], backbone: str,
         add(corpus, corpus, "in_domain", "", "none", rows.iloc[test_index], predicted, False)
         seconds[corpus] = round(time.perf_counter() - start, 2)
         if log:
-            log(f"{backbone}: {corpus} in-domain {results[-1]['macro_f1']:.3f} macro-F1 "
-                f"({split_of[corpus]}, {seconds[corpus]:.1f} s)")  # fmt: skip
+            log(
+                f"{backbone}: {corpus} in-domain {results[-1]['macro_f1']:.3f} macro-F1 "
+                f"({split_of[corpus]}, {seconds[corpus]:.1f} s)"
+            )
 
     for cluster, train, test in cluster_pairs(serevals["clusters"], corpora):
         rows, frames = data[test]
@@ -252,12 +282,24 @@ def run_backbone(params: dict[str, Any], backbone: str,
         logits = predict_logits(heads[train], frames)
         for variant in VARIANTS:
             chosen = adjusted_predictions(
-                logits, priors[train], variant, test_labels=truth_index,
-                other_index=OTHER_INDEX, mask_absent=serevals["mask_absent"],
-            )  # fmt: skip
+                logits,
+                priors[train],
+                variant,
+                test_labels=truth_index,
+                other_index=OTHER_INDEX,
+                mask_absent=serevals["mask_absent"],
+            )
             keep = truth_index != OTHER_INDEX  # other items are dropped from OOD scoring
-            add(train, test, "ood", cluster, variant, rows[keep],
-                [CLASSES[i] for i in chosen[keep]], True)  # fmt: skip
+            add(
+                train,
+                test,
+                "ood",
+                cluster,
+                variant,
+                rows[keep],
+                [CLASSES[i] for i in chosen[keep]],
+                True,
+            )
     meta = {
         "backbone": backbone,
         "split": split_of,
@@ -269,7 +311,3 @@ def run_backbone(params: dict[str, Any], backbone: str,
         pd.concat(predictions, ignore_index=True),
         meta,
     )
-
-
-
-

@@ -19,9 +19,19 @@ METRICS = ("accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1")
 SPEAKER_DISJOINT = "speaker_disjoint"
 SPEAKER_OVERLAPPING = "speaker_overlapping"
 RESULT_COLUMNS = [
-    "backbone", "train", "test", "kind", "cluster", "split", "variant", *METRICS, "n",
-    "classes", "chance_ua", "majority_accuracy",
-]  # fmt: skip
+    "backbone",
+    "train",
+    "test",
+    "kind",
+    "cluster",
+    "split",
+    "variant",
+    *METRICS,
+    "n",
+    "classes",
+    "chance_ua",
+    "majority_accuracy",
+]
 
 
 class SerevalsError(ValueError):
@@ -87,8 +97,9 @@ def single_class_share(params: dict[str, Any]) -> pd.Series:
     return share.reindex([v for v in VARIANTS if v in share.index])
 
 
-def matrix(results: pd.DataFrame, backbone: str, metric: str, variant: str,
-           corpora: list[str]) -> pd.DataFrame:  # fmt: skip
+def matrix(
+    results: pd.DataFrame, backbone: str, metric: str, variant: str, corpora: list[str]
+) -> pd.DataFrame:
     """train x test matrix: the diagonal is in-domain, off-diagonal cells the OOD pairs scored
     with ``variant``; pairs not evaluated (other clusters) are NaN."""
     table = pd.DataFrame(np.nan, index=list(corpora), columns=list(corpora), dtype=float)
@@ -108,15 +119,16 @@ def matrices(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
         backbone: {
             variant: {
                 metric: matrix(results, backbone, metric, variant, corpora) for metric in METRICS
-            }  # fmt: skip
+            }
             for variant in VARIANTS
         }
         for backbone in params["serevals_sweep"]["backbones"]
     }
 
 
-def write_matrices(all_matrices: dict[str, Any], folder: Path,
-                   about: dict[str, Any] | None = None) -> None:  # fmt: skip
+def write_matrices(
+    all_matrices: dict[str, Any], folder: Path, about: dict[str, Any] | None = None
+) -> None:
     """``<backbone>/<variant>/<metric>.csv`` plus one ``matrices.json`` (NaN as null) whose
     ``about`` entry records the settings (split per corpus, normalisation)."""
     nested: dict[str, Any] = {"about": about or {}}
@@ -130,7 +142,7 @@ def write_matrices(all_matrices: dict[str, Any], folder: Path,
                     train: {
                         test: (None if np.isnan(v) else round(float(v), 6))
                         for test, v in row.items()
-                    }  # fmt: skip
+                    }
                     for train, row in table.iterrows()
                 }
     (folder / "matrices.json").write_text(json.dumps(nested, indent=2, sort_keys=True) + "\n")
@@ -200,8 +212,11 @@ def setup_text(serevals: dict[str, Any], backbones: list[str], results: pd.DataF
     missing = unavailable_members(serevals["clusters"], corpora)
     in_cluster = {c for _, a, b in pairs for c in (a, b)}
     labels = ", ".join(f"`{s}`" for s in sorted(set(results["split"])))
-    normalize = ("each corpus z-scored with its own statistics" if serevals["normalize"] == "corpus"
-                 else "raw features, as in the paper")  # fmt: skip
+    normalize = (
+        "each corpus z-scored with its own statistics"
+        if serevals["normalize"] == "corpus"
+        else "raw features, as in the paper"
+    )
     clusters = "; ".join(
         f"{name}: {', '.join(m for m in members if m in corpora) or '(none available)'}"
         + (f" (not available: {', '.join(missing[name])})" if name in missing else "")
@@ -222,13 +237,20 @@ def setup_text(serevals: dict[str, Any], backbones: list[str], results: pd.DataF
 def ood_frame(scores: dict[str, Any], backbones: list[str]) -> pd.DataFrame:
     """``serevals.json``'s OOD block as rows of backbone x variant (plus the mean over
     backbones)."""
-    blocks = {**{b: scores["backbones"][b] for b in backbones},
-              "mean_over_backbones": scores["mean_over_backbones"]}  # fmt: skip
+    blocks = {
+        **{b: scores["backbones"][b] for b in backbones},
+        "mean_over_backbones": scores["mean_over_backbones"],
+    }
     rows = [
-        {"backbone": backbone, "variant": variant,
-         **{k: values[k] for k in ("macro_f1", "unweighted_accuracy", "accuracy",
-                                   "share_above_chance_ua")}}
+        {
+            "backbone": backbone,
+            "variant": variant,
+            **{
+                k: values[k]
+                for k in ("macro_f1", "unweighted_accuracy", "accuracy", "share_above_chance_ua")
+            },
+        }
         for backbone, block in blocks.items()
         for variant, values in block["ood"].items()
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows)

@@ -90,8 +90,11 @@ def write_metrics(curated: Curated, path: Path, plot_path: Path) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.curate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.curate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
     args = parser.parse_args(argv)
     try:
@@ -101,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     root = project_root()
-    metrics = write_metrics(curated, root / "reports" / "metrics" / "curate.json",
-                            root / "reports" / "plots" / "curate_counts.csv")  # fmt: skip
+    metrics = write_metrics(
+        curated,
+        root / "reports" / "metrics" / "curate.json",
+        root / "reports" / "plots" / "curate_counts.csv",
+    )
     usable_clips = sum(m["usable"] for m in metrics.values())
     quarantined = sum(m["quarantined"] for m in metrics.values())
     print(f"curate: {len(metrics)} corpora, {usable_clips} usable clips, {quarantined} quarantined")

@@ -55,24 +55,31 @@ from selm_lib.selm.batching import TrainingError
 from selm_lib.selm.triplets import NON_ANSWERS
 
 
-def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[str, Any],
-                 curate: dict[str, Any], eval_ood: dict[str, Any]) -> OODResult:  # fmt: skip
+def run_eval_ood(
+    common: dict[str, Any],
+    features: dict[str, Any],
+    selm: dict[str, Any],
+    curate: dict[str, Any],
+    eval_ood: dict[str, Any],
+) -> OODResult:
     """Score every method on every test corpus; writes predictions and ``ood.json``."""
     manifests, splits = read_curated(common)
     device = resolve_device(common["device"])
     model, tokenizer = load_trained(common, device)
     model.to(device).eval()
-    trained = json.loads((resolve_path(common["output_root"]) / "selm" / "candidates.json")
-                         .read_text())["categorical"]  # fmt: skip
-    baseline, baseline_classes, _ = _baseline(common, features, selm, manifests, splits,
-                                                    eval_ood)  # fmt: skip
+    trained = json.loads(
+        (resolve_path(common["output_root"]) / "selm" / "candidates.json").read_text()
+    )["categorical"]
+    baseline, baseline_classes, _ = _baseline(common, features, selm, manifests, splits, eval_ood)
 
     rows_out, result_metrics = [], {m: {} for m in METHODS}
     classes_by_corpus, excluded, unmapped = {}, {}, {}
     for corpus in eval_ood["test_corpora"]:
         if corpus not in manifests:
-            raise EvalError(f"params.yaml 'eval_ood.test_corpora' lists '{corpus}', which the "
-                            "curate stage did not produce (add it to curate.corpora)")  # fmt: skip
+            raise EvalError(
+                f"params.yaml 'eval_ood.test_corpora' lists '{corpus}', which the "
+                "curate stage did not produce (add it to curate.corpora)"
+            )
         class_set = curate["class_sets"].get(corpus)
         if not class_set:
             raise EvalError(f"params.yaml 'curate.class_sets' has no class set for '{corpus}'")
@@ -84,13 +91,15 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
         feats = load_features(common, features, selm["backbone"], rows)
         frames = [feats[(corpus, u)] for u in rows["utterance_id"]]
 
-        texts, generated, scored = selm_predict(model, tokenizer, frames, classes, to_class, selm,
-                                                eval_ood, device)  # fmt: skip
+        texts, generated, scored = selm_predict(
+            model, tokenizer, frames, classes, to_class, selm, eval_ood, device
+        )
         unmapped[corpus] = float(np.mean([p == UNMAPPED for p in generated]))
         train_to_test = {e: map_answer(e, to_class) for e in baseline_classes}
         train_to_test = {e: c for e, c in train_to_test.items() if c != UNMAPPED}
-        classified = restricted_predictions(baseline, pool_frames(frames), baseline_classes,
-                                            train_to_test, classes)  # fmt: skip
+        classified = restricted_predictions(
+            baseline, pool_frames(frames), baseline_classes, train_to_test, classes
+        )
         truth = rows["eval_class"].to_numpy()
         majority = pd.Series(truth).value_counts().sort_index().idxmax()
         rng = np.random.default_rng([common["seed"], zlib.crc32(corpus.encode())])
@@ -103,9 +112,14 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
         }
         for method, predicted in predictions.items():
             summary = M.summary(truth, predicted, classes)
-            interval = M.bootstrap_ci(truth, predicted, rows["speaker"].to_numpy(), classes,
-                                      n_boot=eval_ood["bootstrap"],
-                                      seed=common["seed"])  # fmt: skip
+            interval = M.bootstrap_ci(
+                truth,
+                predicted,
+                rows["speaker"].to_numpy(),
+                classes,
+                n_boot=eval_ood["bootstrap"],
+                seed=common["seed"],
+            )
             result_metrics[method][corpus] = {
                 "accuracy": round(summary["accuracy"], 6),
                 "unweighted_accuracy": round(summary["unweighted_accuracy"], 6),
@@ -113,11 +127,19 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
                 "n": int(summary["n"]),
                 "ci95": {k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in interval.items()},
             }
-            rows_out.append(pd.DataFrame({
-                "corpus": corpus, "utterance_id": rows["utterance_id"], "speaker": rows["speaker"],
-                "truth": truth, "method": method, "prediction": predicted,
-                "generated": texts if method == "selm_generate" else "",
-            }))  # fmt: skip
+            rows_out.append(
+                pd.DataFrame(
+                    {
+                        "corpus": corpus,
+                        "utterance_id": rows["utterance_id"],
+                        "speaker": rows["speaker"],
+                        "truth": truth,
+                        "method": method,
+                        "prediction": predicted,
+                        "generated": texts if method == "selm_generate" else "",
+                    }
+                )
+            )
     predictions = pd.concat(rows_out, ignore_index=True)[PREDICTION_COLUMNS]
     for corpus in classes_by_corpus:
         rows, _ = evaluation_rows(manifests[corpus], corpus)
@@ -132,9 +154,16 @@ def run_eval_ood(common: dict[str, Any], features: dict[str, Any], selm: dict[st
     }
     folder = output_dir({"common": common}, "eval_ood")
     predictions.to_csv(folder / "predictions.csv", index=False)
-    torch.save({"state": baseline.state_dict(), "classes": baseline_classes,
-                "in_dim": baseline.net[0].in_features, "hidden": baseline.net[0].out_features,
-                "dropout": baseline.net[2].p}, folder / "baseline.pt")  # fmt: skip
+    torch.save(
+        {
+            "state": baseline.state_dict(),
+            "classes": baseline_classes,
+            "in_dim": baseline.net[0].in_features,
+            "hidden": baseline.net[0].out_features,
+            "dropout": baseline.net[2].p,
+        },
+        folder / "baseline.pt",
+    )
     return OODResult(predictions, metrics, classes_by_corpus, excluded, unmapped)
 
 
@@ -142,14 +171,16 @@ def _baseline(common, features, selm, manifests, splits, eval_ood):
     """Train the classification baseline on the SELM training corpora's categorical labels."""
     frames = []
     for corpus in selm["train_corpora"]:
-        rows = usable(manifests[corpus]).merge(splits[corpus][["utterance_id", "split"]],
-                                               on="utterance_id")  # fmt: skip
+        rows = usable(manifests[corpus]).merge(
+            splits[corpus][["utterance_id", "split"]], on="utterance_id"
+        )
         rows = rows[~rows["emotion"].isin(NON_ANSWERS)]
         frames.append(rows[["corpus", "utterance_id", "emotion", "split"]])
     rows = pd.concat(frames, ignore_index=True)
     feats = load_features(common, features, selm["backbone"], rows)
-    x = pool_frames([feats[(c, u)] for c, u in zip(rows["corpus"], rows["utterance_id"],
-                                                      strict=True)])  # fmt: skip
+    x = pool_frames(
+        [feats[(c, u)] for c, u in zip(rows["corpus"], rows["utterance_id"], strict=True)]
+    )
     classes = sorted(rows["emotion"].unique())
     y = rows["emotion"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     train, val = (rows["split"] == "train").to_numpy(), (rows["split"] == "validation").to_numpy()
@@ -162,27 +193,39 @@ def write_outputs(result: OODResult, metrics_path: Path, plot_path: Path) -> Non
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
     plot_path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"method": m, "corpus": c, "accuracy": result.metrics[m][c]["accuracy"]}
-            for m in METHODS for c in result.classes]  # fmt: skip
+    rows = [
+        {"method": m, "corpus": c, "accuracy": result.metrics[m][c]["accuracy"]}
+        for m in METHODS
+        for c in result.classes
+    ]
     pd.DataFrame(rows).to_csv(plot_path, index=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.eval_ood", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.eval_ood",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
-        result = run_eval_ood(*(params[s] for s in ("common", "features", "selm", "curate",
-                                                   "eval_ood")))  # fmt: skip
+        result = run_eval_ood(
+            *(params[s] for s in ("common", "features", "selm", "curate", "eval_ood"))
+        )
     except (ParamsError, EvalError, TrainingError, MissingCuration, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     root = project_root()
-    write_outputs(result, root / "reports" / "metrics" / "ood.json",
-                  root / "reports" / "plots" / "ood_accuracy.csv")  # fmt: skip
-    line = ", ".join(f"{c} {result.metrics['selm_score'][c]['accuracy']:.3f}" for c in result.classes)
+    write_outputs(
+        result,
+        root / "reports" / "metrics" / "ood.json",
+        root / "reports" / "plots" / "ood_accuracy.csv",
+    )
+    line = ", ".join(
+        f"{c} {result.metrics['selm_score'][c]['accuracy']:.3f}" for c in result.classes
+    )
     print(f"eval_ood: SELM class-scoring accuracy {line}")
     return 0
 

@@ -20,8 +20,11 @@ from selm_lib.features.extract import compute_all
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.features", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.features",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--backbone", required=True, help="a features.backbones entry")
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
     args = parser.parse_args(argv)
@@ -30,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.backbone not in params["features"]["backbones"]:
             raise ParamsError(
                 f"'{args.backbone}' is not a params.yaml 'features.backbones' entry (known: "
-                + ", ".join(params["features"]["backbones"]) + ")"
+                + ", ".join(params["features"]["backbones"])
+                + ")"
             )
         output_root = resolve_path(params["common"]["output_root"])
         table = compute_all(
@@ -45,8 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     (output_root / "features" / args.backbone).mkdir(parents=True, exist_ok=True)
-    columns = ["backbone", "layer", "corpus", "skipped", "clips", "audio_seconds",
-               "audio_seconds_per_second", "padding_fraction"]  # fmt: skip
+    columns = [
+        "backbone",
+        "layer",
+        "corpus",
+        "skipped",
+        "clips",
+        "audio_seconds",
+        "audio_seconds_per_second",
+        "padding_fraction",
+    ]
     print(table[[c for c in columns if c in table]].to_string(index=False))
     return 0
 

@@ -18,8 +18,11 @@ from selm_lib.selm.adapt import FewshotError, aggregate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.fewshot", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.fewshot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
     args = parser.parse_args(argv)
     try:
@@ -36,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     (root / "reports" / "plots").mkdir(parents=True, exist_ok=True)
     curves = table.groupby(["corpus", "method", "k"], as_index=False)["accuracy"].mean()
     curves.to_csv(root / "reports" / "plots" / "fewshot_curves.csv", index=False)
-    print(f"fewshot: {len(table)} scores from {table[['k', 'seed']].drop_duplicates().shape[0]} "
-          "items aggregated")  # fmt: skip
+    print(
+        f"fewshot: {len(table)} scores from {table[['k', 'seed']].drop_duplicates().shape[0]} "
+        "items aggregated"
+    )
     return 0
 
 

@@ -54,8 +54,10 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
     results, predictions, capped_all = {}, [], {}
     for corpus in fewshot["corpora"]:
         if corpus not in manifests:
-            raise FewshotError(f"params.yaml 'fewshot.corpora' lists '{corpus}', which the curate "
-                               "stage did not produce")  # fmt: skip
+            raise FewshotError(
+                f"params.yaml 'fewshot.corpora' lists '{corpus}', which the curate "
+                "stage did not produce"
+            )
         class_set = curate["class_sets"][corpus]
         classes = classes_of(class_set, curate["ravdess_calm"])
         to_class = class_map(class_set, curate["ravdess_calm"])
@@ -75,9 +77,19 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
         predicted: dict[str, np.ndarray] = {}
         for method in fewshot["methods"]:
             if method == "classifier_baseline":
-                adapted = baseline if k == 0 else _adapt_baseline(
-                    baseline, train_classes, pool_frames(support_frames),
-                    list(support["eval_class"]), to_class, fewshot, seed)  # fmt: skip
+                adapted = (
+                    baseline
+                    if k == 0
+                    else _adapt_baseline(
+                        baseline,
+                        train_classes,
+                        pool_frames(support_frames),
+                        list(support["eval_class"]),
+                        to_class,
+                        fewshot,
+                        seed,
+                    )
+                )
                 predicted[method] = restricted_predictions(
                     adapted, pool_frames(eval_frames), train_classes, train_to_test, classes
                 )
@@ -85,27 +97,59 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
                 # both SELM variants are the same unadapted model at k = 0: score it once
                 predicted[method] = predicted["unadapted"]
             else:
-                adapted = model if k == 0 else _adapt_selm(
-                    model, tokenizer, support_frames, list(support["eval_class"]), selm, fewshot,
-                    full=method == "selm_full", seed=seed, device=device)  # fmt: skip
-                _, _, scored = selm_predict(adapted, tokenizer, eval_frames, classes, to_class,
-                                            selm, dict(eval_ood, num_beams=1, max_new_tokens=1),
-                                            device, generate_answers=False)  # fmt: skip
+                adapted = (
+                    model
+                    if k == 0
+                    else _adapt_selm(
+                        model,
+                        tokenizer,
+                        support_frames,
+                        list(support["eval_class"]),
+                        selm,
+                        fewshot,
+                        full=method == "selm_full",
+                        seed=seed,
+                        device=device,
+                    )
+                )
+                _, _, scored = selm_predict(
+                    adapted,
+                    tokenizer,
+                    eval_frames,
+                    classes,
+                    to_class,
+                    selm,
+                    dict(eval_ood, num_beams=1, max_new_tokens=1),
+                    device,
+                    generate_answers=False,
+                )
                 predicted[method] = np.asarray(scored, dtype=object)
                 if k == 0:
                     predicted["unadapted"] = predicted[method]
         predicted.pop("unadapted", None)
         results[corpus] = {
-            method: {m: round(v, 6) for m, v in M.summary(truth, pred, classes).items()
-                     if m in (*METRICS, "n")}
+            method: {
+                m: round(v, 6)
+                for m, v in M.summary(truth, pred, classes).items()
+                if m in (*METRICS, "n")
+            }
             for method, pred in predicted.items()
-        }  # fmt: skip
+        }
         for method, pred in predicted.items():
-            predictions.append(pd.DataFrame({
-                "corpus": corpus, "utterance_id": evaluated["utterance_id"],
-                "speaker": evaluated["speaker"], "truth": truth, "method": method,
-                "prediction": pred, "k": k, "seed": seed,
-            }))  # fmt: skip
+            predictions.append(
+                pd.DataFrame(
+                    {
+                        "corpus": corpus,
+                        "utterance_id": evaluated["utterance_id"],
+                        "speaker": evaluated["speaker"],
+                        "truth": truth,
+                        "method": method,
+                        "prediction": pred,
+                        "k": k,
+                        "seed": seed,
+                    }
+                )
+            )
     return {
         "k": k,
         "seed": seed,

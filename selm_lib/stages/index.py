@@ -1,6 +1,6 @@
 """Stage ``index``: ``reports/index.html`` linking every rendered report with its summary.
 
-    python -m selm_lib.stages.index [--reports reports] [--params params.yaml]
+python -m selm_lib.stages.index [--reports reports] [--params params.yaml]
 """
 
 from __future__ import annotations

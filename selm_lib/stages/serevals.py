@@ -19,8 +19,11 @@ from selm_lib.serevals.results import SerevalsError, matrices, read_results, sum
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.serevals", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.serevals",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
     args = parser.parse_args(argv)
     try:
@@ -32,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     scores = summary(results, params)
     folder = output_dir(params, "serevals", "matrices")
     serevals = params["serevals"]
-    about = {"split_per_corpus": scores["split_per_corpus"], "normalize": serevals["normalize"],
-             "mask_absent": serevals["mask_absent"]}  # fmt: skip
+    about = {
+        "split_per_corpus": scores["split_per_corpus"],
+        "normalize": serevals["normalize"],
+        "mask_absent": serevals["mask_absent"],
+    }
     write_matrices(matrices(results, params), folder, about=about)
     path = project_root() / "reports" / "metrics" / "serevals.json"
     path.parent.mkdir(parents=True, exist_ok=True)

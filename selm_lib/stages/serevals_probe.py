@@ -23,8 +23,13 @@ from selm_lib.serevals.protocol import run_backbone
 from selm_lib.serevals.results import SerevalsError, probe_folder
 
 
-def write_backbone(params: dict[str, Any], backbone: str, results: pd.DataFrame,
-                   predictions: pd.DataFrame, meta: dict[str, Any]) -> Path:  # fmt: skip
+def write_backbone(
+    params: dict[str, Any],
+    backbone: str,
+    results: pd.DataFrame,
+    predictions: pd.DataFrame,
+    meta: dict[str, Any],
+) -> Path:
     folder = probe_folder(params, backbone)
     folder.mkdir(parents=True, exist_ok=True)
     results.to_csv(folder / "results.csv", index=False)
@@ -60,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     folder = write_backbone(params, args.backbone, results, predictions, meta)
-    print(f"{args.backbone}: {len(results)} scores in {time.perf_counter() - start:.1f} s -> "
-          f"{folder}")  # fmt: skip
+    print(
+        f"{args.backbone}: {len(results)} scores in {time.perf_counter() - start:.1f} s -> {folder}"
+    )
     return 0
 
 

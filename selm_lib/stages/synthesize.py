@@ -54,7 +54,9 @@ def _write(args: tuple[str, Path, Plan]) -> tuple[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.synthesize", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.synthesize", description=__doc__
+    )
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     args = parser.parse_args(argv)

@@ -90,9 +90,18 @@ def train_selm(
         for view, answers in options.items()
     }
     config = section_config(TrainConfig, train_selm, seed=common["seed"])
-    result = fit(model, train, validation, candidate_ids, config, folder / "checkpoints",
-                 pad=tokenizer.pad_token_id, device=device, stop_after_epoch=stop_after_epoch,
-                 log=log)  # fmt: skip
+    result = fit(
+        model,
+        train,
+        validation,
+        candidate_ids,
+        config,
+        folder / "checkpoints",
+        pad=tokenizer.pad_token_id,
+        device=device,
+        stop_after_epoch=stop_after_epoch,
+        log=log,
+    )
     history = pd.DataFrame(result["history"])
     if result["interrupted"]:
         return TrainedSELM(model, tokenizer, triplets, history, {}, pd.DataFrame(), folder)
@@ -119,7 +128,7 @@ def train_selm(
                 6,
             )
             for v in views
-        },  # fmt: skip
+        },
         "trainable_parameters": int(counts["trainable"]),
         "frozen_parameters": int(counts["frozen"]),
         "epochs": int(len(history)),
@@ -128,8 +137,14 @@ def train_selm(
         "validation_triplets": int(len(val_rows)),
         "device": device.type,
     }
-    generations = sample_generations(model, validation, tokenizer, tokenizer.pad_token_id, device,
-                                     per_view=train_selm["samples_per_view"])  # fmt: skip
+    generations = sample_generations(
+        model,
+        validation,
+        tokenizer,
+        tokenizer.pad_token_id,
+        device,
+        per_view=train_selm["samples_per_view"],
+    )
     return TrainedSELM(model, tokenizer, triplets, history, metrics, generations, folder)
 
 
@@ -139,17 +154,22 @@ def write_outputs(trained: TrainedSELM, root: Path) -> None:
     trained.generations.to_csv(trained.folder / "generations.csv", index=False)
     plots = root / "reports" / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    trained.history[["epoch", "train_loss", "val_loss"]].to_csv(plots / "train_selm_loss.csv",
-                                                                index=False)  # fmt: skip
+    trained.history[["epoch", "train_loss", "val_loss"]].to_csv(
+        plots / "train_selm_loss.csv", index=False
+    )
     metrics = root / "reports" / "metrics"
     metrics.mkdir(parents=True, exist_ok=True)
-    (metrics / "train_selm.json").write_text(json.dumps(trained.metrics, indent=2,
-                                                        sort_keys=True) + "\n")  # fmt: skip
+    (metrics / "train_selm.json").write_text(
+        json.dumps(trained.metrics, indent=2, sort_keys=True) + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.train_selm", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.train_selm",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
     args = parser.parse_args(argv)
     try:
@@ -160,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_outputs(trained, project_root())
     accuracy = trained.metrics["val_accuracy_by_view"]
-    print(f"train_selm: {trained.metrics['epochs']} epochs, validation accuracy "
-          + ", ".join(f"{v} {a:.3f}" for v, a in accuracy.items()))  # fmt: skip
+    print(
+        f"train_selm: {trained.metrics['epochs']} epochs, validation accuracy "
+        + ", ".join(f"{v} {a:.3f}" for v, a in accuracy.items())
+    )
     return 0
 
 

@@ -49,16 +49,20 @@ def check(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.validate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m selm_lib.stages.validate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
     args = parser.parse_args(argv)
     try:
         params = check(args.params)
     except ParamsError as error:
         print(f"error: {error}", file=sys.stderr)
-        print("Nothing was run and no output was touched: fix params.yaml and rerun.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "Nothing was run and no output was touched: fix params.yaml and rerun.", file=sys.stderr
+        )
         return 2
     (output_dir(params) / OK_FILE).write_text(OK_TEXT)
     print("params.yaml is valid")

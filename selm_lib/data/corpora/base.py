@@ -70,9 +70,9 @@ class Scanner:
     required: tuple[tuple[str, ...], ...] = ()
     vad_scale: tuple[float, float] | None = None  # range of the corpus's V/A/D ratings
     has_official_split: bool = False
-    # Writes the wav files a corpus needs from its distributed form (``python -m selm_lib.data.corpora
-    # extract NAME ROOT``): called as extract(root, overwrite=...), returns a one-line summary.
-    # None where the distributed files are already wav.
+    # Writes the wav files a corpus needs from its distributed form
+    # (``python -m selm_lib.data.scan extract NAME ROOT``): called as extract(root, overwrite=...),
+    # returns a one-line summary. None where the distributed files are already wav.
     extract: Callable[..., str] | None = None
 
     def missing_parts(self, root: Path) -> list[str]:

@@ -33,14 +33,26 @@ from selm_lib.data.synth.voice import (
 
 # --------------------------------------------------------------------------------------- RAVDESS
 RAVDESS_CODES = {
-    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
-    "05": "angry", "06": "fearful", "07": "disgusted", "08": "surprised",
-}  # fmt: skip
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgusted",
+    "08": "surprised",
+}
 
 
 def write_ravdess(root: Path, plan: Plan) -> None:
-    style = make_style("ravdess", language="en-na", seed=plan.seed, sample_rate=48000,
-                       expressiveness=1.0, noise_snr_db=45.0)  # fmt: skip
+    style = make_style(
+        "ravdess",
+        language="en-na",
+        seed=plan.seed,
+        sample_rate=48000,
+        expressiveness=1.0,
+        noise_snr_db=45.0,
+    )
     # All 60 (emotion, intensity, statement, repetition) combinations of one actor, as in the real
     # corpus (neutral has no strong intensity); a smaller profile keeps a balanced subset.
     combos = [
@@ -55,7 +67,9 @@ def write_ravdess(root: Path, plan: Plan) -> None:
         : plan.utterances_per_speaker
     ]
     actors = [f"{a:02d}" for a in range(1, plan.speakers + 1)]
-    speakers = make_speakers("ravdess", actors, ["M" if int(a) % 2 else "F" for a in actors], plan.seed)
+    speakers = make_speakers(
+        "ravdess", actors, ["M" if int(a) % 2 else "F" for a in actors], plan.seed
+    )
     emotions = tuple(RAVDESS_CODES.values())
     for a, (actor, speaker) in enumerate(zip(actors, speakers, strict=True)):
         for u, (code, intensity, statement, repetition) in enumerate(chosen):
@@ -78,15 +92,40 @@ def write_ravdess(root: Path, plan: Plan) -> None:
 
 
 # --------------------------------------------------------------------------------------- CREMA-D
-CREMA_EMOTIONS = {"ANG": "angry", "DIS": "disgusted", "FEA": "fearful", "HAP": "happy",
-                  "NEU": "neutral", "SAD": "sad"}  # fmt: skip
-CREMA_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI",
-                   "WSI")  # fmt: skip
+CREMA_EMOTIONS = {
+    "ANG": "angry",
+    "DIS": "disgusted",
+    "FEA": "fearful",
+    "HAP": "happy",
+    "NEU": "neutral",
+    "SAD": "sad",
+}
+CREMA_SENTENCES = (
+    "IEO",
+    "TIE",
+    "IOM",
+    "IWW",
+    "TAI",
+    "MTI",
+    "IWL",
+    "ITH",
+    "DFA",
+    "ITS",
+    "TSI",
+    "WSI",
+)
 
 
 def write_crema_d(root: Path, plan: Plan) -> None:
-    style = make_style("crema_d", language="en-us", seed=plan.seed, sample_rate=16000,
-                       expressiveness=0.8, noise_snr_db=30.0, reverb_rt60_s=0.15)  # fmt: skip
+    style = make_style(
+        "crema_d",
+        language="en-us",
+        seed=plan.seed,
+        sample_rate=16000,
+        expressiveness=0.8,
+        noise_snr_db=30.0,
+        reverb_rt60_s=0.15,
+    )
     actors = [str(1001 + i) for i in range(plan.speakers)]
     rng_demo = corpus_rng(plan.seed, "crema_d:demographics")
     genders = [("M", "F")[int(rng_demo.integers(2))] for _ in actors]
@@ -105,37 +144,80 @@ def write_crema_d(root: Path, plan: Plan) -> None:
             if sentence == "IEO":
                 level = "XX" if code == "NEU" else ("LO", "MD", "HI")[u % 3]
             intensity = {"LO": 0.5, "MD": 0.75, "HI": 1.0}.get(level, 0.8)
-            samples, expressed = render_clip(CREMA_EMOTIONS[code], speaker, style, plan, rng,
-                                         intensity=intensity, emotions=emotions)  # fmt: skip
+            samples, expressed = render_clip(
+                CREMA_EMOTIONS[code],
+                speaker,
+                style,
+                plan,
+                rng,
+                intensity=intensity,
+                emotions=emotions,
+            )
             stem = f"{actor}_{sentence}_{code}_{level}"
             write_wav(root / "AudioWAV" / f"{stem}.wav", samples, 16000)
             perceived = {v: k for k, v in CREMA_EMOTIONS.items()}[expressed][0]
             votes.append({"fileName": stem, "emoVote": perceived, "agreement": "1"})
     demographics = [
-        {"ActorID": a, "Age": age, "Sex": {"M": "Male", "F": "Female"}[g],
-         "Race": "Unknown", "Ethnicity": "Unknown"}
+        {
+            "ActorID": a,
+            "Age": age,
+            "Sex": {"M": "Male", "F": "Female"}[g],
+            "Race": "Unknown",
+            "Ethnicity": "Unknown",
+        }
         for a, g, age in zip(actors, genders, ages, strict=True)
-    ]  # fmt: skip
+    ]
     if plan.bad_files:  # the real corpus's known empty file
         (root / "AudioWAV" / "1076_MTI_SAD_XX.wav").write_bytes(b"")
-        demographics.append({"ActorID": "1076", "Age": 25, "Sex": "Female", "Race": "Unknown",
-                             "Ethnicity": "Unknown"})  # fmt: skip
+        demographics.append(
+            {
+                "ActorID": "1076",
+                "Age": 25,
+                "Sex": "Female",
+                "Race": "Unknown",
+                "Ethnicity": "Unknown",
+            }
+        )
     write_csv(root / "VideoDemographics.csv", demographics)
     write_csv(root / "processedResults" / "tabulatedVotes.csv", votes)
 
 
 # --------------------------------------------------------------------------------------- IEMOCAP
-IEMOCAP_MIX = (("neu", 0.28), ("hap", 0.10), ("exc", 0.14), ("sad", 0.14), ("ang", 0.14),
-               ("fru", 0.14), ("sur", 0.02), ("xxx", 0.04))  # fmt: skip
-IEMOCAP_EMOTION = {"neu": "neutral", "hap": "happy", "exc": "excited", "sad": "sad",
-                   "ang": "angry", "fru": "frustrated", "sur": "surprised", "fea": "fearful",
-                   "dis": "disgusted", "oth": "other"}  # fmt: skip
+IEMOCAP_MIX = (
+    ("neu", 0.28),
+    ("hap", 0.10),
+    ("exc", 0.14),
+    ("sad", 0.14),
+    ("ang", 0.14),
+    ("fru", 0.14),
+    ("sur", 0.02),
+    ("xxx", 0.04),
+)
+IEMOCAP_EMOTION = {
+    "neu": "neutral",
+    "hap": "happy",
+    "exc": "excited",
+    "sad": "sad",
+    "ang": "angry",
+    "fru": "frustrated",
+    "sur": "surprised",
+    "fea": "fearful",
+    "dis": "disgusted",
+    "oth": "other",
+}
 
 
 def write_iemocap(root: Path, plan: Plan) -> None:
     """Five sessions of one female and one male speaker; ``plan.speakers`` is fixed at 10."""
-    style = make_style("iemocap", language="en-us", seed=plan.seed, sample_rate=16000,
-                       expressiveness=0.65, noise_snr_db=28.0, reverb_rt60_s=0.3)  # fmt: skip
+    style = make_style(
+        "iemocap",
+        language="en-us",
+        seed=plan.seed,
+        sample_rate=16000,
+        expressiveness=0.65,
+        noise_snr_db=28.0,
+        reverb_rt60_s=0.3,
+    )
     labels = [lab for lab, _ in IEMOCAP_MIX]
     weights = np.array([w for _, w in IEMOCAP_MIX])
     emotions = tuple(IEMOCAP_EMOTION[lab] for lab in labels if lab != "xxx")
@@ -181,14 +263,27 @@ def write_iemocap(root: Path, plan: Plan) -> None:
 
 # ----------------------------------------------------------------------------------------- EmoDB
 EMODB_SPEAKERS = ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")
-EMODB_CODES = {"W": "angry", "A": "fearful", "F": "happy", "T": "sad", "E": "disgusted",
-               "L": "bored", "N": "neutral"}  # fmt: skip
+EMODB_CODES = {
+    "W": "angry",
+    "A": "fearful",
+    "F": "happy",
+    "T": "sad",
+    "E": "disgusted",
+    "L": "bored",
+    "N": "neutral",
+}
 EMODB_TEXTS = ("a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10")
 
 
 def write_emodb(root: Path, plan: Plan) -> None:
-    style = make_style("emodb", language="de", seed=plan.seed, sample_rate=16000,
-                       expressiveness=1.0, noise_snr_db=40.0)  # fmt: skip
+    style = make_style(
+        "emodb",
+        language="de",
+        seed=plan.seed,
+        sample_rate=16000,
+        expressiveness=1.0,
+        noise_snr_db=40.0,
+    )
     ids = list(EMODB_SPEAKERS[: plan.speakers])
     genders = ["M" if s in {"03", "10", "11", "12", "15"} else "F" for s in ids]
     speakers = make_speakers("emodb", ids, genders, plan.seed)
@@ -198,18 +293,41 @@ def write_emodb(root: Path, plan: Plan) -> None:
     for a, (sid, speaker) in enumerate(zip(ids, speakers, strict=True)):
         for u, (text, code) in enumerate(chosen):
             rng = corpus_rng(plan.seed, "emodb", a, u)
-            samples, _ = render_clip(EMODB_CODES[code], speaker, style, plan, rng, emotions=emotions)
+            samples, _ = render_clip(
+                EMODB_CODES[code], speaker, style, plan, rng, emotions=emotions
+            )
             write_wav(root / "wav" / f"{sid}{text}{code}{'ab'[u % 2]}.wav", samples, 16000)
     if plan.bad_files:  # a mislabelled file: emotion letter X does not exist in EmoDB
-        samples, _ = render_clip("neutral", speakers[0], style, plan, corpus_rng(plan.seed, "emodb:bad"))
+        samples, _ = render_clip(
+            "neutral", speakers[0], style, plan, corpus_rng(plan.seed, "emodb:bad")
+        )
         write_wav(root / "wav" / f"{ids[0]}a01Xa.wav", samples, 16000)
 
 
 # ----------------------------------------------------------------------------------- MSP-Podcast
-MSP_MIX = (("N", 0.34), ("H", 0.16), ("A", 0.10), ("S", 0.10), ("U", 0.06), ("F", 0.04),
-           ("D", 0.05), ("C", 0.07), ("O", 0.04), ("X", 0.04))  # fmt: skip
-MSP_EMOTION = {"N": "neutral", "H": "happy", "A": "angry", "S": "sad", "U": "surprised",
-               "F": "fearful", "D": "disgusted", "C": "contempt", "O": "other"}  # fmt: skip
+MSP_MIX = (
+    ("N", 0.34),
+    ("H", 0.16),
+    ("A", 0.10),
+    ("S", 0.10),
+    ("U", 0.06),
+    ("F", 0.04),
+    ("D", 0.05),
+    ("C", 0.07),
+    ("O", 0.04),
+    ("X", 0.04),
+)
+MSP_EMOTION = {
+    "N": "neutral",
+    "H": "happy",
+    "A": "angry",
+    "S": "sad",
+    "U": "surprised",
+    "F": "fearful",
+    "D": "disgusted",
+    "C": "contempt",
+    "O": "other",
+}
 
 
 def write_msp_podcast(root: Path, plan: Plan) -> None:
@@ -242,46 +360,111 @@ def write_msp_podcast(root: Path, plan: Plan) -> None:
             name = f"MSP-PODCAST_{a + 1:04d}_{u + 1:04d}"
             write_wav(root / "Audios" / f"{name}.wav", samples, 16000)
             valence, arousal, dominance = vad_ratings(shown, (1.0, 7.0), rng)
-            rows.append({
-                "FileName": f"{name}.wav", "EmoClass": label, "EmoAct": arousal,
-                "EmoVal": valence, "EmoDom": dominance,
-                # a few segments have no identified speaker, as in the real corpus
-                "SpkrID": "Unknown" if (a == 0 and u % 10 == 9) else sid,
-                "Gender": {"M": "Male", "F": "Female"}[speaker.gender],
-                "Split_Set": split_names[a],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "FileName": f"{name}.wav",
+                    "EmoClass": label,
+                    "EmoAct": arousal,
+                    "EmoVal": valence,
+                    "EmoDom": dominance,
+                    # a few segments have no identified speaker, as in the real corpus
+                    "SpkrID": "Unknown" if (a == 0 and u % 10 == 9) else sid,
+                    "Gender": {"M": "Male", "F": "Female"}[speaker.gender],
+                    "Split_Set": split_names[a],
+                }
+            )
     if plan.bad_files:
         audios = root / "Audios"
         (audios / "MSP-PODCAST_9001_0001.wav").write_text("this is not audio\n")  # non-audio
         nan = np.full(16000, np.nan, dtype=np.float32)
         write_wav(audios / "MSP-PODCAST_9001_0002.wav", nan, 16000, subtype="FLOAT")  # NaN-filled
-        write_wav(audios / "MSP-PODCAST_9001_0003.wav", np.zeros(16000, np.float32), 16000)  # silent
+        write_wav(
+            audios / "MSP-PODCAST_9001_0003.wav", np.zeros(16000, np.float32), 16000
+        )  # silent
         for k in (1, 2, 3):
-            rows.append({"FileName": f"MSP-PODCAST_9001_000{k}.wav", "EmoClass": "N",
-                         "EmoAct": 4.0, "EmoVal": 4.0, "EmoDom": 4.0, "SpkrID": "999",
-                         "Gender": "Male", "Split_Set": "Train"})  # fmt: skip
+            rows.append(
+                {
+                    "FileName": f"MSP-PODCAST_9001_000{k}.wav",
+                    "EmoClass": "N",
+                    "EmoAct": 4.0,
+                    "EmoVal": 4.0,
+                    "EmoDom": 4.0,
+                    "SpkrID": "999",
+                    "Gender": "Male",
+                    "Split_Set": "Train",
+                }
+            )
     write_csv(root / "Labels" / "labels_consensus.csv", rows)
 
 
 # ------------------------------------------------------------------------------------------ MELD
-MELD_MIX = (("neutral", 0.40), ("joy", 0.17), ("surprise", 0.11), ("anger", 0.11),
-            ("sadness", 0.08), ("disgust", 0.05), ("fear", 0.08))  # fmt: skip
-MELD_EMOTION = {"neutral": "neutral", "joy": "happy", "surprise": "surprised", "anger": "angry",
-                "sadness": "sad", "disgust": "disgusted", "fear": "fearful"}  # fmt: skip
-MELD_CHARACTERS = ("Joey", "Rachel", "Ross", "Monica", "Chandler", "Phoebe", "Janice", "Gunther",
-                   "Carol", "Emily", "Mike", "Tag", "Julie", "Paolo", "Richard", "Susan", "Barry",
-                   "Kathy", "Mona", "Pete", "Tim", "Gary", "Eric", "Dana")  # fmt: skip
-MELD_FOLDERS = (("train_sent_emo.csv", "train_splits"), ("dev_sent_emo.csv", "dev_splits_complete"),
-                ("test_sent_emo.csv", "output_repeated_splits_test"))  # fmt: skip
+MELD_MIX = (
+    ("neutral", 0.40),
+    ("joy", 0.17),
+    ("surprise", 0.11),
+    ("anger", 0.11),
+    ("sadness", 0.08),
+    ("disgust", 0.05),
+    ("fear", 0.08),
+)
+MELD_EMOTION = {
+    "neutral": "neutral",
+    "joy": "happy",
+    "surprise": "surprised",
+    "anger": "angry",
+    "sadness": "sad",
+    "disgust": "disgusted",
+    "fear": "fearful",
+}
+MELD_CHARACTERS = (
+    "Joey",
+    "Rachel",
+    "Ross",
+    "Monica",
+    "Chandler",
+    "Phoebe",
+    "Janice",
+    "Gunther",
+    "Carol",
+    "Emily",
+    "Mike",
+    "Tag",
+    "Julie",
+    "Paolo",
+    "Richard",
+    "Susan",
+    "Barry",
+    "Kathy",
+    "Mona",
+    "Pete",
+    "Tim",
+    "Gary",
+    "Eric",
+    "Dana",
+)
+MELD_FOLDERS = (
+    ("train_sent_emo.csv", "train_splits"),
+    ("dev_sent_emo.csv", "dev_splits_complete"),
+    ("test_sent_emo.csv", "output_repeated_splits_test"),
+)
 
 
 def write_meld(root: Path, plan: Plan) -> None:
     """TV dialogue: stereo clips (extracted at 16 kHz without mixing down), noisy, reverberant;
     official splits by dialogue, so characters appear in every split as in the real corpus."""
-    style = make_style("meld", language="en-us", seed=plan.seed, sample_rate=16000,
-                       expressiveness=0.85, noise_snr_db=20.0, reverb_rt60_s=0.2)  # fmt: skip
-    names = [MELD_CHARACTERS[i % len(MELD_CHARACTERS)] + ("" if i < 24 else str(i // 24))
-             for i in range(plan.speakers)]  # fmt: skip
+    style = make_style(
+        "meld",
+        language="en-us",
+        seed=plan.seed,
+        sample_rate=16000,
+        expressiveness=0.85,
+        noise_snr_db=20.0,
+        reverb_rt60_s=0.2,
+    )
+    names = [
+        MELD_CHARACTERS[i % len(MELD_CHARACTERS)] + ("" if i < 24 else str(i // 24))
+        for i in range(plan.speakers)
+    ]
     rng_meta = corpus_rng(plan.seed, "meld:meta")
     genders = [("M", "F")[int(rng_meta.integers(2))] for _ in names]
     speakers = make_speakers("meld", names, genders, plan.seed)
@@ -298,35 +481,62 @@ def write_meld(root: Path, plan: Plan) -> None:
         rng = corpus_rng(plan.seed, "meld", k)
         label = labels[int(rng.choice(len(labels), p=weights / weights.sum()))]
         s = int(rng.integers(plan.speakers))
-        samples, _ = render_clip(MELD_EMOTION[label], speakers[s], style, plan, rng, emotions=emotions)
+        samples, _ = render_clip(
+            MELD_EMOTION[label], speakers[s], style, plan, rng, emotions=emotions
+        )
         stereo = np.stack([samples, 0.9 * samples], axis=1)  # stereo track, mixed down at load
         utterance = k % per_dialogue
         write_wav(root / folder / f"dia{dialogue}_utt{utterance}.wav", stereo, 16000)
         sentiment = {"neutral": "neutral", "joy": "positive", "surprise": "positive"}.get(
             label, "negative"
         )
-        tables[csv_name].append({
-            "Sr No.": len(tables[csv_name]) + 1, "Utterance": f"(synthetic utterance {k})",
-            "Speaker": names[s], "Emotion": label, "Sentiment": sentiment,
-            "Dialogue_ID": dialogue, "Utterance_ID": utterance, "Season": 1, "Episode": 1,
-            "StartTime": "00:00:00,000", "EndTime": "00:00:02,000",
-        })  # fmt: skip
+        tables[csv_name].append(
+            {
+                "Sr No.": len(tables[csv_name]) + 1,
+                "Utterance": f"(synthetic utterance {k})",
+                "Speaker": names[s],
+                "Emotion": label,
+                "Sentiment": sentiment,
+                "Dialogue_ID": dialogue,
+                "Utterance_ID": utterance,
+                "Season": 1,
+                "Episode": 1,
+                "StartTime": "00:00:00,000",
+                "EndTime": "00:00:02,000",
+            }
+        )
     if plan.bad_files:  # a clip whose audio was never extracted from the mp4
         csv_name, folder = MELD_FOLDERS[0]
         (root / folder / "dia9999_utt0.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
-        tables[csv_name].append({
-            "Sr No.": len(tables[csv_name]) + 1, "Utterance": "(not extracted)",
-            "Speaker": names[0], "Emotion": "neutral", "Sentiment": "neutral",
-            "Dialogue_ID": 9999, "Utterance_ID": 0, "Season": 1, "Episode": 1,
-            "StartTime": "00:00:00,000", "EndTime": "00:00:02,000",
-        })  # fmt: skip
+        tables[csv_name].append(
+            {
+                "Sr No.": len(tables[csv_name]) + 1,
+                "Utterance": "(not extracted)",
+                "Speaker": names[0],
+                "Emotion": "neutral",
+                "Sentiment": "neutral",
+                "Dialogue_ID": 9999,
+                "Utterance_ID": 0,
+                "Season": 1,
+                "Episode": 1,
+                "StartTime": "00:00:00,000",
+                "EndTime": "00:00:02,000",
+            }
+        )
     for csv_name, rows in tables.items():
         write_csv(root / csv_name, rows)
 
 
 # ------------------------------------------------------------------------------------- CMU-MOSEI
-MOSEI_MIX = (("neutral", 0.35), ("happy", 0.25), ("sad", 0.15), ("angry", 0.1),
-             ("disgusted", 0.05), ("surprised", 0.05), ("fearful", 0.05))  # fmt: skip
+MOSEI_MIX = (
+    ("neutral", 0.35),
+    ("happy", 0.25),
+    ("sad", 0.15),
+    ("angry", 0.1),
+    ("disgusted", 0.05),
+    ("surprised", 0.05),
+    ("fearful", 0.05),
+)
 
 
 def write_cmu_mosei(root: Path, plan: Plan) -> None:
@@ -359,14 +569,34 @@ def write_cmu_mosei(root: Path, plan: Plan) -> None:
             valence = emotion_table()[shown]["valence"]
             score = float(np.clip(round((valence - 0.5) * 6 + rng.normal(0, 0.5), 1), -3, 3))
             annotation = "Positive" if score > 0.5 else ("Negative" if score < -0.5 else "Neutral")
-            rows.append({"video_id": video, "clip_id": u + 1, "text": f"(synthetic clip {u + 1})",
-                         "label": score, "label_T": score, "label_A": score, "label_V": score,
-                         "annotation": annotation, "mode": modes[a]})  # fmt: skip
+            rows.append(
+                {
+                    "video_id": video,
+                    "clip_id": u + 1,
+                    "text": f"(synthetic clip {u + 1})",
+                    "label": score,
+                    "label_T": score,
+                    "label_A": score,
+                    "label_V": score,
+                    "annotation": annotation,
+                    "mode": modes[a],
+                }
+            )
     if plan.bad_files:  # a clip whose audio was never extracted from the mp4
         (root / "Raw" / videos[0] / "999.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
-        rows.append({"video_id": videos[0], "clip_id": 999, "text": "(not extracted)",
-                     "label": 0.0, "label_T": 0.0, "label_A": 0.0, "label_V": 0.0,
-                     "annotation": "Neutral", "mode": modes[0]})  # fmt: skip
+        rows.append(
+            {
+                "video_id": videos[0],
+                "clip_id": 999,
+                "text": "(not extracted)",
+                "label": 0.0,
+                "label_T": 0.0,
+                "label_A": 0.0,
+                "label_V": 0.0,
+                "annotation": "Neutral",
+                "mode": modes[0],
+            }
+        )
     write_csv(root / "label.csv", rows)
 
 

@@ -5,9 +5,9 @@ Every corpus has its own synthetic "language" (vowel inventory, syllable timing)
 (genders as the naming encodes them) and its own channel (sample rate, microphone EQ, noise,
 reverberation, band limits), so training on one and testing on another is a real domain shift.
 Labels are spread evenly over each speaker's utterances (rotated between speakers so a small plan
-still holds every label). Every clip is rendered from ``corpus_rng(plan.seed, corpus, speaker, index)``,
-so the files do not depend on the order they are written in. With ``plan.bad_files`` each corpus
-gets exactly one deliberately broken file (bad name, wrong folder or empty) that its scanner
+still holds every label). Every clip is rendered from
+``corpus_rng(plan.seed, corpus, speaker, index)``, so the files do not depend on the order they
+are written in. With ``plan.bad_files`` each corpus gets exactly one deliberately broken file (bad name, wrong folder or empty) that its scanner
 quarantines.
 """
 
@@ -26,24 +26,50 @@ from selm_lib.data.synth.voice import CorpusStyle, Speaker, make_style
 
 # Corpus -> make_style arguments: each corpus its own language name and channel.
 SEREVALS_STYLES: dict[str, dict[str, Any]] = {
-    "emovo": dict(language="it", sample_rate=48000, expressiveness=1.0, noise_snr_db=38.0,
-                  reverb_rt60_s=0.12),
+    "emovo": dict(
+        language="it", sample_rate=48000, expressiveness=1.0, noise_snr_db=38.0, reverb_rt60_s=0.12
+    ),
     "cafe": dict(language="fr-ca", sample_rate=48000, expressiveness=1.0, noise_snr_db=50.0),
-    "shemo": dict(language="fa", sample_rate=44100, expressiveness=0.9, noise_snr_db=30.0,
-                  reverb_rt60_s=0.2),
-    "subesco": dict(language="bn", sample_rate=48000, expressiveness=0.95, noise_snr_db=42.0,
-                    reverb_rt60_s=0.05, bandpass_hz=(70.0, 16000.0)),
-    "mesd": dict(language="es-mx", sample_rate=48000, expressiveness=0.95, noise_snr_db=34.0,
-                 reverb_rt60_s=0.1),
-    "aesdd": dict(language="el", sample_rate=44100, expressiveness=1.0, noise_snr_db=36.0,
-                  reverb_rt60_s=0.25),
-    "urdu": dict(language="ur", sample_rate=16000, expressiveness=0.9, noise_snr_db=24.0,
-                 reverb_rt60_s=0.3, bandpass_hz=(100.0, 7000.0)),
-    "casia": dict(language="zh", sample_rate=16000, expressiveness=1.0, noise_snr_db=40.0,
-                  bandpass_hz=(60.0, 7600.0)),
-    "thorsten_emotional": dict(language="de-thorsten", sample_rate=22050, expressiveness=1.0,
-                               noise_snr_db=55.0),
-}  # fmt: skip
+    "shemo": dict(
+        language="fa", sample_rate=44100, expressiveness=0.9, noise_snr_db=30.0, reverb_rt60_s=0.2
+    ),
+    "subesco": dict(
+        language="bn",
+        sample_rate=48000,
+        expressiveness=0.95,
+        noise_snr_db=42.0,
+        reverb_rt60_s=0.05,
+        bandpass_hz=(70.0, 16000.0),
+    ),
+    "mesd": dict(
+        language="es-mx",
+        sample_rate=48000,
+        expressiveness=0.95,
+        noise_snr_db=34.0,
+        reverb_rt60_s=0.1,
+    ),
+    "aesdd": dict(
+        language="el", sample_rate=44100, expressiveness=1.0, noise_snr_db=36.0, reverb_rt60_s=0.25
+    ),
+    "urdu": dict(
+        language="ur",
+        sample_rate=16000,
+        expressiveness=0.9,
+        noise_snr_db=24.0,
+        reverb_rt60_s=0.3,
+        bandpass_hz=(100.0, 7000.0),
+    ),
+    "casia": dict(
+        language="zh",
+        sample_rate=16000,
+        expressiveness=1.0,
+        noise_snr_db=40.0,
+        bandpass_hz=(60.0, 7600.0),
+    ),
+    "thorsten_emotional": dict(
+        language="de-thorsten", sample_rate=22050, expressiveness=1.0, noise_snr_db=55.0
+    ),
+}
 
 
 def corpus_style(name: str, seed: int) -> CorpusStyle:
@@ -77,14 +103,37 @@ def _clip(
     intensity: float = 1.0,
 ) -> np.ndarray:
     rng = corpus_rng(plan.seed, corpus, *index)
-    return render_clip(emotion, speaker, style, plan, rng, intensity=intensity, emotions=emotions)[0]
+    return render_clip(emotion, speaker, style, plan, rng, intensity=intensity, emotions=emotions)[
+        0
+    ]
 
 
 # ----------------------------------------------------------------------------------------- EMOVO
-EMOVO_CODES = {"dis": "disgusted", "gio": "happy", "neu": "neutral", "pau": "fearful",
-               "rab": "angry", "sor": "surprised", "tri": "sad"}  # fmt: skip
-EMOVO_SENTENCES = ("b1", "b2", "b3", "d1", "d2", "l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4",
-                   "n5")  # fmt: skip
+EMOVO_CODES = {
+    "dis": "disgusted",
+    "gio": "happy",
+    "neu": "neutral",
+    "pau": "fearful",
+    "rab": "angry",
+    "sor": "surprised",
+    "tri": "sad",
+}
+EMOVO_SENTENCES = (
+    "b1",
+    "b2",
+    "b3",
+    "d1",
+    "d2",
+    "l1",
+    "l2",
+    "l3",
+    "l4",
+    "n1",
+    "n2",
+    "n3",
+    "n4",
+    "n5",
+)
 
 
 def write_emovo(root: Path, plan: Plan) -> None:
@@ -106,9 +155,15 @@ def write_emovo(root: Path, plan: Plan) -> None:
 
 
 # ------------------------------------------------------------------------------------------ CaFE
-CAFE_CODES = {"C": ("Colère", "angry"), "D": ("Dégoût", "disgusted"), "J": ("Joie", "happy"),
-              "N": ("Neutre", "neutral"), "P": ("Peur", "fearful"),
-              "S": ("Surprise", "surprised"), "T": ("Tristesse", "sad")}  # fmt: skip
+CAFE_CODES = {
+    "C": ("Colère", "angry"),
+    "D": ("Dégoût", "disgusted"),
+    "J": ("Joie", "happy"),
+    "N": ("Neutre", "neutral"),
+    "P": ("Peur", "fearful"),
+    "S": ("Surprise", "surprised"),
+    "T": ("Tristesse", "sad"),
+}
 CAFE_SENTENCES = 6
 
 
@@ -130,8 +185,17 @@ def write_cafe(root: Path, plan: Plan) -> None:
                 intensity = "12"[rep % 2]
                 sentence = (rep // 2) % CAFE_SENTENCES + 1
                 where = root / folder / {"1": "Faible", "2": "Fort"}[intensity]
-            samples = _clip("cafe", emotion, speaker, style, plan, emotions, a, u,
-                            intensity=1.0 if intensity == "2" else 0.65)  # fmt: skip
+            samples = _clip(
+                "cafe",
+                emotion,
+                speaker,
+                style,
+                plan,
+                emotions,
+                a,
+                u,
+                intensity=1.0 if intensity == "2" else 0.65,
+            )
             write_wav(where / f"{sid}-{code}-{intensity}-{sentence}.wav", samples, sr)
     if plan.bad_files:  # the sentence number is missing from the name
         samples = _clip("cafe:bad", "happy", speakers[0], style, plan, ())
@@ -139,8 +203,14 @@ def write_cafe(root: Path, plan: Plan) -> None:
 
 
 # ----------------------------------------------------------------------------------------- ShEMO
-SHEMO_CODES = {"A": "angry", "H": "happy", "N": "neutral", "S": "sad", "W": "surprised",
-               "F": "fearful"}  # fmt: skip
+SHEMO_CODES = {
+    "A": "angry",
+    "H": "happy",
+    "N": "neutral",
+    "S": "sad",
+    "W": "surprised",
+    "F": "fearful",
+}
 
 
 def write_shemo(root: Path, plan: Plan) -> None:
@@ -165,13 +235,39 @@ def write_shemo(root: Path, plan: Plan) -> None:
 
 
 # --------------------------------------------------------------------------------------- SUBESCO
-SUBESCO_EMOTIONS = {"NEUTRAL": "neutral", "ANGRY": "angry", "HAPPY": "happy",
-                    "DISGUST": "disgusted", "FEAR": "fearful", "SAD": "sad",
-                    "SURPRISE": "surprised"}  # fmt: skip
-SUBESCO_FEMALE = ("ANIKA", "MONIKA", "NUSRAT", "PRIYA", "RUMANA", "SADIA", "TANIA", "URMI",
-                  "JOYA", "LIPI")  # fmt: skip
-SUBESCO_MALE = ("ARIF", "BIPLOB", "HASAN", "JAMIL", "KAMAL", "MAHIM", "RAHIM", "SAKIB", "TANVIR",
-                "ZAHID")  # fmt: skip
+SUBESCO_EMOTIONS = {
+    "NEUTRAL": "neutral",
+    "ANGRY": "angry",
+    "HAPPY": "happy",
+    "DISGUST": "disgusted",
+    "FEAR": "fearful",
+    "SAD": "sad",
+    "SURPRISE": "surprised",
+}
+SUBESCO_FEMALE = (
+    "ANIKA",
+    "MONIKA",
+    "NUSRAT",
+    "PRIYA",
+    "RUMANA",
+    "SADIA",
+    "TANIA",
+    "URMI",
+    "JOYA",
+    "LIPI",
+)
+SUBESCO_MALE = (
+    "ARIF",
+    "BIPLOB",
+    "HASAN",
+    "JAMIL",
+    "KAMAL",
+    "MAHIM",
+    "RAHIM",
+    "SAKIB",
+    "TANVIR",
+    "ZAHID",
+)
 
 
 def write_subesco(root: Path, plan: Plan) -> None:
@@ -189,8 +285,9 @@ def write_subesco(root: Path, plan: Plan) -> None:
     for a, (sid, speaker) in enumerate(zip(ids, speakers, strict=True)):
         for u, e, rep in _slots(a, count, len(codes)):
             sentence, take = rep % 10 + 1, rep // 10 + 1
-            samples = _clip("subesco", SUBESCO_EMOTIONS[codes[e]], speaker, style, plan, emotions,
-                            a, u)  # fmt: skip
+            samples = _clip(
+                "subesco", SUBESCO_EMOTIONS[codes[e]], speaker, style, plan, emotions, a, u
+            )
             write_wav(folder / f"{sid}_S_{sentence}_{codes[e]}_{take}.wav", samples, sr)
     if plan.bad_files:  # the take number is missing
         samples = _clip("subesco:bad", "angry", speakers[0], style, plan, ())
@@ -198,11 +295,40 @@ def write_subesco(root: Path, plan: Plan) -> None:
 
 
 # ------------------------------------------------------------------------------------------ MESD
-MESD_EMOTIONS = {"Anger": "angry", "Disgust": "disgusted", "Fear": "fearful",
-                 "Happiness": "happy", "Neutral": "neutral", "Sadness": "sad"}  # fmt: skip
-MESD_WORDS = ("abajo", "abrazo", "agua", "amigo", "árbol", "arriba", "azul", "bailar", "barco",
-              "calle", "camino", "canción", "casa", "cielo", "comida", "corazón", "dinero",
-              "escuela", "familia", "fuego", "jardín", "luna", "mañana", "noche")  # fmt: skip
+MESD_EMOTIONS = {
+    "Anger": "angry",
+    "Disgust": "disgusted",
+    "Fear": "fearful",
+    "Happiness": "happy",
+    "Neutral": "neutral",
+    "Sadness": "sad",
+}
+MESD_WORDS = (
+    "abajo",
+    "abrazo",
+    "agua",
+    "amigo",
+    "árbol",
+    "arriba",
+    "azul",
+    "bailar",
+    "barco",
+    "calle",
+    "camino",
+    "canción",
+    "casa",
+    "cielo",
+    "comida",
+    "corazón",
+    "dinero",
+    "escuela",
+    "familia",
+    "fuego",
+    "jardín",
+    "luna",
+    "mañana",
+    "noche",
+)
 
 
 def _child(speaker: Speaker, rng: np.random.Generator) -> Speaker:
@@ -248,8 +374,13 @@ def write_mesd(root: Path, plan: Plan) -> None:
 
 
 # ----------------------------------------------------------------------------------------- AESDD
-AESDD_CODES = {"a": ("anger", "angry"), "d": ("disgust", "disgusted"), "f": ("fear", "fearful"),
-               "h": ("happiness", "happy"), "s": ("sadness", "sad")}  # fmt: skip
+AESDD_CODES = {
+    "a": ("anger", "angry"),
+    "d": ("disgust", "disgusted"),
+    "f": ("fear", "fearful"),
+    "h": ("happiness", "happy"),
+    "s": ("sadness", "sad"),
+}
 AESDD_SENTENCES = 20
 
 
@@ -275,8 +406,12 @@ def write_aesdd(root: Path, plan: Plan) -> None:
 
 
 # ------------------------------------------------------------------------------------------ URDU
-URDU_CODES = {"A": ("Angry", "angry"), "H": ("Happy", "happy"), "N": ("Neutral", "neutral"),
-              "S": ("Sad", "sad")}  # fmt: skip
+URDU_CODES = {
+    "A": ("Angry", "angry"),
+    "H": ("Happy", "happy"),
+    "N": ("Neutral", "neutral"),
+    "S": ("Sad", "sad"),
+}
 
 
 def write_urdu(root: Path, plan: Plan) -> None:
@@ -301,10 +436,15 @@ def write_urdu(root: Path, plan: Plan) -> None:
 
 
 # ----------------------------------------------------------------------------------------- CASIA
-CASIA_SPEAKERS = (("liuchanhg", "F"), ("wangzhe", "M"), ("zhaoquanyin", "F"),
-                  ("ZhaoZuoxiang", "M"))  # fmt: skip
-CASIA_EMOTIONS = {"angry": "angry", "fear": "fearful", "happy": "happy", "neutral": "neutral",
-                  "sad": "sad", "surprise": "surprised"}  # fmt: skip
+CASIA_SPEAKERS = (("liuchanhg", "F"), ("wangzhe", "M"), ("zhaoquanyin", "F"), ("ZhaoZuoxiang", "M"))
+CASIA_EMOTIONS = {
+    "angry": "angry",
+    "fear": "fearful",
+    "happy": "happy",
+    "neutral": "neutral",
+    "sad": "sad",
+    "surprise": "surprised",
+}
 
 
 def write_casia(root: Path, plan: Plan) -> None:
@@ -327,11 +467,26 @@ def write_casia(root: Path, plan: Plan) -> None:
 
 
 # ---------------------------------------------------------------------------- Thorsten emotional
-THORSTEN_STYLES = ("amused", "angry", "disgusted", "drunk", "neutral", "sleepy", "surprised",
-                   "whisper")  # fmt: skip
-THORSTEN_RENDER = {"amused": "happy", "angry": "angry", "disgusted": "disgusted",
-                   "drunk": "other", "neutral": "neutral", "sleepy": "bored",
-                   "surprised": "surprised", "whisper": "neutral"}  # fmt: skip
+THORSTEN_STYLES = (
+    "amused",
+    "angry",
+    "disgusted",
+    "drunk",
+    "neutral",
+    "sleepy",
+    "surprised",
+    "whisper",
+)
+THORSTEN_RENDER = {
+    "amused": "happy",
+    "angry": "angry",
+    "disgusted": "disgusted",
+    "drunk": "other",
+    "neutral": "neutral",
+    "sleepy": "bored",
+    "surprised": "surprised",
+    "whisper": "neutral",
+}
 
 
 def write_thorsten_emotional(root: Path, plan: Plan) -> None:
@@ -350,8 +505,16 @@ def write_thorsten_emotional(root: Path, plan: Plan) -> None:
     for u, e, rep in _slots(0, total, len(THORSTEN_STYLES)):
         name = THORSTEN_STYLES[e]
         sentence = f"{zlib.crc32(f'thorsten-{plan.seed}-{rep}'.encode()):08x}"
-        samples = _clip("thorsten_emotional", THORSTEN_RENDER[name], voices.get(name, thorsten),
-                        style, plan, emotions, 0, u)  # fmt: skip
+        samples = _clip(
+            "thorsten_emotional",
+            THORSTEN_RENDER[name],
+            voices.get(name, thorsten),
+            style,
+            plan,
+            emotions,
+            0,
+            u,
+        )
         write_wav(folder / name / f"{sentence}.wav", samples, sr)
     if plan.bad_files:  # "sad" is not one of the corpus's styles
         samples = _clip("thorsten_emotional:bad", "sad", thorsten, style, plan, ())
