@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup repro test lint bench clean-reports
+.PHONY: setup repro test test-fast lint bench check-lock clean-reports
 
 setup: $(STAMP)
 
@@ -29,8 +29,13 @@ repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 	@echo "Reports: reports/index.html"
 
+# Everything CI needs (what .ci/run calls): unit tests and the pipeline runs on the smoke profile.
 test: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
+
+# The inner loop: no pipeline runs (tests marked slow are left out).
+test-fast: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check selm_lib tests notebooks benchmarks
@@ -38,3 +43,7 @@ lint: setup
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/pipeline_timing.py
+
+# Runs the default pipeline in a fresh copy and compares its output hashes with dvc.lock.
+check-lock: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/lock_check.py

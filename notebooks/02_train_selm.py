@@ -30,7 +30,6 @@
 common = (
     None  # injected by `python -m selm_lib.report.runner` from params.yaml; read from it when None
 )
-features = None
 selm = None
 train_selm = None
 
@@ -47,8 +46,8 @@ from selm_lib.report.notebook import publish_summary, synthetic_banner
 from selm_lib.selm.triplets import counts_by_view
 
 os.chdir(project_root())
-common, features, selm, train_selm = resolve_sections(
-    "report_train_selm", common=common, features=features, selm=selm, train_selm=train_selm
+common, selm, train_selm = resolve_sections(
+    "report_train_selm", common=common, selm=selm, train_selm=train_selm
 )
 pd.set_option("display.max_colwidth", None, "display.width", 160)
 folder = resolve_path(common["output_root"]) / "selm"
@@ -61,10 +60,11 @@ metrics = json.loads((project_root() / "reports/metrics/train_selm.json").read_t
 banner = synthetic_banner(selm["train_corpora"], "The numbers show that the pipeline learns.")
 if banner:
     display(banner)
-backbone = features["backbones"][selm["backbone"]]
+backbone = json.loads((folder / "backbone.json").read_text())
 display(
     Markdown(
-        f"Encoder: `{backbone['source']}`, layer {backbone['layer']} (frozen, cached). "
+        f"Encoder: `{backbone['name']}` = `{backbone['source']}`, layer {backbone['layer']} "
+        "(frozen, cached). "
         f"Language model: `{selm['lm']}` ({'trainable' if selm['lm_trainable'] else 'frozen'}). "
         f"Prefix lengths: audio {selm['audio_prefix_len']}, prompt {selm['text_prefix_len']}."
     )

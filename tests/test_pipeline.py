@@ -31,7 +31,8 @@ def sh(args: list[str], cwd: Path) -> str:
     return result.stdout + result.stderr
 
 
-FEWSHOT = {"fewshot_item@0-0", "fewshot_item@1-0", "fewshot_item@2-0", "fewshot"}
+# Downstream of SELM: they rerun when its outputs change, whatever the edit was.
+FEWSHOT = {"fewshot_item@0-0", "fewshot_item@1-0", "fewshot_item@2-0", "fewshot", "report_fewshot"}
 
 
 def ran(output: str) -> set[str]:
@@ -85,22 +86,44 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
+REPORTS = {
+    "report_curate",
+    "report_train_selm",
+    "report_eval_ood",
+    "report_fewshot",
+    "report_serevals",
+    "report_figures",
+}
+
+
+def status_stages(project: Path) -> set[str]:
+    """Stages ``dvc status`` lists as changed."""
+    out = sh([sys.executable, "-m", "dvc", "status", "--json"], project)
+    return set(json.loads(out[out.index("{") :]))
+
+
 def test_repro_then_nothing_to_do_then_only_what_changed(project):
     first = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(first) == {
-        "synthesize",
-        "curate",
-        "features",
-        "train_selm",
-        "eval_ood",
-        "fewshot_item@0-0",
-        "fewshot_item@2-0",
-        "fewshot",
-        "serevals_probe@se_wavlm",
-        "serevals",
-        "serevals_figures",
-        "index",
-    }
+    assert (
+        ran(first)
+        == {
+            "validate",
+            "synthesize",
+            "curate",
+            "features@w2v_tiny",
+            "features@se_wavlm",
+            "features@se_logmel",
+            "train_selm",
+            "eval_ood",
+            "fewshot_item@0-0",
+            "fewshot_item@2-0",
+            "fewshot",
+            "serevals_probe@se_wavlm",
+            "serevals",
+            "index",
+        }
+        | REPORTS
+    )
     for report in (
         "01_curate.html",
         "01_curate.ipynb",
@@ -131,7 +154,7 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     index = (project / "reports" / "index.html").read_text()
     assert "01_curate.html" in index and "02_train_selm.html" in index and "synthetic" in index
     html = (project / "reports" / "01_curate.html").read_text()
-    assert "These data are synthetic" in html
+    assert "Synthetic data." in html
 
     second = sh([sys.executable, "-m", "dvc", "repro"], project)
     assert ran(second) == set(), second
@@ -143,30 +166,80 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     third = sh([sys.executable, "-m", "dvc", "repro"], project)
     # synthesize does not read `curate`; the manifests did not change, so neither do the features;
     # the splits did, so SELM retrains and is evaluated again
-    assert ran(third) - FEWSHOT == {"curate", "train_selm", "eval_ood", "index"}, third
+    assert ran(third) - FEWSHOT == {
+        "validate",
+        "curate",
+        "train_selm",
+        "eval_ood",
+        "report_curate",
+        "report_train_selm",
+        "report_eval_ood",
+        "index",
+    }, third
     assert digest(project / "reports" / "01_curate.ipynb") != before
-
-    set_param(project, "selm", "dropout", 0.2)
-    fourth = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(fourth) - FEWSHOT == {"train_selm", "eval_ood", "index"}, fourth
 
     set_param(project, "eval_ood", "num_beams", 2)
     fifth = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(fifth) - {"index"} - FEWSHOT == {"eval_ood"}, fifth
+    assert ran(fifth) - {"index"} - FEWSHOT == {"validate", "eval_ood", "report_eval_ood"}, fifth
 
-    # adding a k runs only the new item (and the aggregate)
+    # adding a k runs only the new item (and the aggregate and its report)
     set_param(project, "fewshot_sweep", "k", [0, 1, 2])
     sixth = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(sixth) - {"index"} == {"fewshot_item@1-0", "fewshot"}, sixth
+    assert ran(sixth) - {"index"} == {
+        "validate",
+        "fewshot_item@1-0",
+        "fewshot",
+        "report_fewshot",
+    }, sixth
 
-    # adding a SER-Evals backbone runs only its item (and the aggregate and figures)
+    # adding a SER-Evals backbone runs only its item (and the aggregate and its reports)
     set_param(project, "serevals_sweep", "backbones", ["se_wavlm", "se_logmel"])
     seventh = sh([sys.executable, "-m", "dvc", "repro"], project)
     assert ran(seventh) - {"index"} == {
+        "validate",
         "serevals_probe@se_logmel",
         "serevals",
-        "serevals_figures",
+        "report_serevals",
+        "report_figures",
     }, seventh
+
+
+def test_a_code_or_prose_edit_reruns_only_what_uses_it(project):
+    """Touching the figures module stales only the figures report; editing the prose of the
+    training report re-renders only that report; a new backbone entry encodes only itself."""
+    sh([sys.executable, "-m", "dvc", "repro"], project)
+    figures = project / "selm_lib" / "serevals" / "figures.py"
+    figures.write_text(figures.read_text() + "\n# touched\n")
+    assert status_stages(project) == {"report_figures"}
+    notebook = project / "notebooks" / "02_train_selm.py"
+    notebook.write_text(notebook.read_text().replace("## Loss curves", "## Loss curves (edited)"))
+    assert status_stages(project) == {"report_figures", "report_train_selm"}
+    out = sh([sys.executable, "-m", "dvc", "repro"], project)
+    assert ran(out) == {"report_figures", "report_train_selm", "index"}, out
+    assert "Loss curves (edited)" in (project / "reports" / "02_train_selm.html").read_text()
+
+    backbones = yaml.safe_load((project / "params.yaml").read_text())["features"]["backbones"]
+    set_param(project, "features", "backbones", {**backbones, "se_wavlm_2": backbones["se_wavlm"]})
+    assert status_stages(project) == {"validate", "features@se_wavlm_2"}
+
+
+def test_a_misspelled_key_fails_before_any_output_is_touched(project):
+    sh([sys.executable, "-m", "dvc", "repro"], project)
+    model = project / "artifacts" / "selm" / "model"
+    metrics = project / "reports" / "metrics" / "train_selm.json"
+    before = digest(metrics), sorted(p.name for p in model.iterdir())
+    params = project / "params.yaml"
+    good = params.read_text()
+    params.write_text(good.replace("learning_rate:", "learnig_rate:", 1))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"], cwd=project, env=env, capture_output=True, text=True
+    )
+    params.write_text(good)
+    assert result.returncode != 0
+    assert "did you mean 'train_selm.learning_rate'" in result.stdout + result.stderr
+    assert (digest(metrics), sorted(p.name for p in model.iterdir())) == before
+    assert set(re.findall(r"Running stage '([^']+)'", result.stdout)) == {"validate"}
 
 
 def test_forced_rerun_is_byte_identical(project):
@@ -198,7 +271,7 @@ def test_forced_rerun_is_byte_identical(project):
         "fewshot",
         "serevals_probe",
         "serevals",
-        "serevals_figures",
+        *sorted(REPORTS),
         "index",
     ]
     sh([sys.executable, "-m", "dvc", "repro", "-f", *stages], project)

@@ -31,7 +31,7 @@ SCHEMA = sections.Params
 # report stage's params). Compute stages list their keys in dvc.yaml directly.
 REPORT_SECTIONS: dict[str, tuple[str, ...]] = {
     "report_curate": ("common", "curate"),
-    "report_train_selm": ("common", "features", "selm", "train_selm"),
+    "report_train_selm": ("common", "selm", "train_selm"),
     "report_eval_ood": ("common", "selm", "curate", "eval_ood"),
     "report_fewshot": ("common", "curate", "fewshot_sweep", "fewshot"),
     "report_serevals": ("common", "serevals_sweep", "serevals"),

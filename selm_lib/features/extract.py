@@ -414,8 +414,8 @@ def compute_all(
     ``<corpus>.csv`` in ``manifests_dir`` (sorted). A backbone entry with its own ``corpora``
     list encodes only those of them (e.g. the SER-Evals backbones skip the SELM-only corpora).
     Each backbone is loaded once; stores whose key matches are skipped. Returns columns backbone,
-    layer, corpus, folder, skipped, clips, audio_seconds, seconds, audio_seconds_per_second, padding_fraction,
-    batches.
+    layer, corpus, folder, skipped, clips, audio_seconds, seconds, audio_seconds_per_second,
+    padding_fraction, batches.
     """
     manifests_dir = Path(manifests_dir)
     if corpora is None:

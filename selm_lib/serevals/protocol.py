@@ -7,6 +7,8 @@ For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
    speaker-disjoint by default; ``random`` is the paper's 80/20 over utterances, labelled
    ``speaker_overlapping`` in the scores, predictions, ``serevals.json``, ``matrices.json`` and
    the reports (so is a one-speaker corpus such as Thorsten, which cannot be split by speaker);
+   a corpus without speaker ids (the label-folder layouts of BAUM-1 and EEKK) is split at
+   random and labelled ``speaker_unknown``;
 2. standardises every corpus's frame features with that corpus's own statistics (mean and
    standard deviation per dimension over all its usable clips; no labels) when
    ``serevals.normalize`` is ``corpus`` (the default; ``none`` is the paper's protocol). A
@@ -54,6 +56,7 @@ from selm_lib.serevals.results import (
     RESULT_COLUMNS,
     SPEAKER_DISJOINT,
     SPEAKER_OVERLAPPING,
+    SPEAKER_UNKNOWN,
     VARIANTS,
     SerevalsError,
     cluster_pairs,
@@ -93,7 +96,7 @@ def in_domain_split(
     n_test = min(n - 1, max(1, int(round(share * n))))
     test = np.zeros(n, dtype=bool)
     test[rng.permutation(n)[:n_test]] = True
-    return test, SPEAKER_OVERLAPPING
+    return test, SPEAKER_UNKNOWN if speakers == [""] else SPEAKER_OVERLAPPING
 
 
 def score(truth: list[str], predicted: list[str], *, drop_other: bool) -> dict[str, Any]:

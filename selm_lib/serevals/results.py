@@ -18,6 +18,7 @@ VARIANTS: tuple[str, ...] = ("none", "train_prior", "oracle", "estimated")
 METRICS = ("accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1")
 SPEAKER_DISJOINT = "speaker_disjoint"
 SPEAKER_OVERLAPPING = "speaker_overlapping"
+SPEAKER_UNKNOWN = "speaker_unknown"  # a corpus with no speaker ids (label-folder layouts)
 RESULT_COLUMNS = [
     "backbone",
     "train",

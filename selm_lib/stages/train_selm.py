@@ -43,6 +43,7 @@ class TrainedSELM:
     metrics: dict[str, Any]
     generations: pd.DataFrame
     folder: Path
+    backbone: dict[str, Any]  # the features.backbones entry the model was trained on, by name
 
 
 def train_selm(
@@ -77,6 +78,7 @@ def train_selm(
         )
 
     folder = output_dir({"common": common}, "selm")
+    backbone = {"name": selm["backbone"], **features["backbones"][selm["backbone"]]}
     tokenizer = make_tokenizer(selm, triplets)
     save_tokenizer(tokenizer, folder / "tokenizer")
     device = resolve_device(common["device"])
@@ -104,7 +106,9 @@ def train_selm(
     )
     history = pd.DataFrame(result["history"])
     if result["interrupted"]:
-        return TrainedSELM(model, tokenizer, triplets, history, {}, pd.DataFrame(), folder)
+        return TrainedSELM(
+            model, tokenizer, triplets, history, {}, pd.DataFrame(), folder, backbone
+        )
 
     model.save(folder / "model")
     triplets.to_csv(folder / "triplets.csv", index=False)
@@ -145,12 +149,13 @@ def train_selm(
         device,
         per_view=train_selm["samples_per_view"],
     )
-    return TrainedSELM(model, tokenizer, triplets, history, metrics, generations, folder)
+    return TrainedSELM(model, tokenizer, triplets, history, metrics, generations, folder, backbone)
 
 
 def write_outputs(trained: TrainedSELM, root: Path) -> None:
     """History and generations beside the model; metrics and the loss curve under reports/."""
     trained.history.to_csv(trained.folder / "history.csv", index=False)
+    (trained.folder / "backbone.json").write_text(json.dumps(trained.backbone, indent=2) + "\n")
     trained.generations.to_csv(trained.folder / "generations.csv", index=False)
     plots = root / "reports" / "plots"
     plots.mkdir(parents=True, exist_ok=True)

@@ -9,50 +9,33 @@ medium (the "Acted Emotional Speech Dynamic Database" archive as distributed).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from selm_lib.data.corpora.base import Scanner
+from selm_lib.data.corpora.named import Agreement, NameRule
 
-from selm_lib.data.corpora.base import Item, Scanner, unparsed, wav_files
-
-NAME = re.compile(r"^([adfhs])(\d\d) ?\((\d+)\)([a-z]?)$")
 FOLDERS = {"anger": "a", "disgust": "d", "fear": "f", "happiness": "h", "sadness": "s"}
-
-
-def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
-    for folder_name, folder_letter in FOLDERS.items():
-        folder = root / folder_name
-        if not folder.is_dir():
-            continue
-        for path in wav_files(folder):
-            match = NAME.match(path.stem)
-            if not match:
-                yield unparsed(
-                    path,
-                    f"{folder_name}/{path.stem}",
-                    "file name does not follow <e><NN> (<speaker>).wav (e.g. a01 (1).wav)",
-                )
-                continue
-            letter, sentence, speaker, take = match.groups()
-            reason = ""
-            if letter != folder_letter:
-                reason = f"emotion letter {letter} in the name but the file is in {folder_name}/"
-            yield Item(
-                path=path,
-                utterance_id=f"{letter}{sentence}_{speaker}{take}",
-                speaker=f"aesdd_{speaker}",
-                label=letter,
-                extra={"sentence": sentence, "take": take},
-                quarantine=reason,
-            )
-
+RULE = NameRule(
+    folders=FOLDERS,
+    name_pattern=r"(?P<letter>[adfhs])(?P<sentence>\d\d) ?\((?P<speaker>\d+)\)(?P<take>[a-z]?)",
+    bad_name="file name does not follow <e><NN> (<speaker>).wav (e.g. a01 (1).wav)",
+    speaker="aesdd_{speaker}",
+    label="{letter}",
+    uid="{letter}{sentence}_{speaker}{take}",
+    extra=(("sentence", "{sentence}"), ("take", "{take}")),
+    agree=(
+        Agreement(
+            "{letter}",
+            "{folder_value}",
+            "emotion letter {letter} in the name but the file is in {folder}/",
+        ),
+    ),
+    unparsed_fields={"uid": "{folder}/{stem}"},
+)
 
 SCANNER = Scanner(
     name="aesdd",
     title="AESDD",
     layout="ROOT/<anger|disgust|fear|happiness|sadness>/<a|d|f|h|s><NN> (<speaker>).wav "
     "(e.g. anger/a01 (1).wav)",
-    find=find,
+    find=RULE.find,
     required=(tuple(FOLDERS),),
 )

@@ -155,7 +155,8 @@ def build_manifest(
 
         iterator = tqdm(items, desc=f"scan {scanner.name}", unit="file", leave=False)
     for item in iterator:
-        mapped = labels.get(item.label)
+        # a corpus's ``*`` row of label_map.csv maps every label it does not list
+        mapped = labels.get(item.label, labels.get("*"))
         reason = item.quarantine
         if mapped is None and not reason:
             known = ", ".join(sorted(labels))

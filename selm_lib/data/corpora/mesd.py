@@ -10,44 +10,32 @@ are as described in its README, word tokens are not checked).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from selm_lib.data.corpora.base import Scanner
+from selm_lib.data.corpora.named import Lookup, NameRule
 
-from selm_lib.data.corpora.base import Item, Scanner, unparsed, wav_files
-
-NAME = re.compile(r"^(Anger|Disgust|Fear|Happiness|Neutral|Sadness)_([CFM])_([AB])_(.+)$")
-
-
-def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
-    for path in wav_files(root):
-        match = NAME.match(path.stem)
-        if not match:
-            yield unparsed(
-                path,
-                path.stem,
-                "file name does not follow <Emotion>_<C|F|M>_<A|B>_<word>.wav "
-                "(e.g. Anger_C_A_abajo.wav)",
-            )
-            continue
-        emotion, voice, corpus, word = match.groups()
-        yield Item(
-            path=path,
-            utterance_id=path.stem,
-            speaker=f"mesd_{voice}",  # voice group, not an individual speaker
-            gender=voice if voice in "FM" else "",
-            label=emotion,
-            extra={"voice": {"C": "child", "F": "female", "M": "male"}[voice], "word": word},
-        )
-
+RULE = NameRule(
+    name_pattern=(
+        r"(?P<label>Anger|Disgust|Fear|Happiness|Neutral|Sadness)_(?P<voice>[CFM])_(?P<set>[AB])"
+        r"_(?P<word>.+)"
+    ),
+    bad_name="file name does not follow <Emotion>_<C|F|M>_<A|B>_<word>.wav "
+    "(e.g. Anger_C_A_abajo.wav)",
+    speaker="mesd_{voice}",  # voice group, not an individual speaker
+    gender="{gender}",
+    label="{label}",
+    extra=(("voice", "{voice_name}"), ("word", "{word}")),
+    lookups=(
+        Lookup("gender", "voice", {"F": "F", "M": "M"}),
+        Lookup("voice_name", "voice", {"C": "child", "F": "female", "M": "male"}),
+    ),
+)
 
 SCANNER = Scanner(
     name="mesd",
     title="MESD",
     layout="ROOT/**/<Emotion>_<C|F|M>_<A|B>_<word>.wav (e.g. Anger_C_A_abajo.wav; emotions "
     "Anger Disgust Fear Happiness Neutral Sadness)",
-    find=find,
+    find=RULE.find,
     required=(
         tuple(
             f"**/{e}_*.wav" for e in ("Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness")

@@ -12,10 +12,12 @@ import pandas as pd
 
 from selm_lib.data.corpora import (
     aesdd,
+    baum1,
     cafe,
     casia,
     cmu_mosei,
     crema_d,
+    eekk,
     emodb,
     emovo,
     enterface,
@@ -65,6 +67,8 @@ SCANNERS: dict[str, Scanner] = {
         enterface,
         mead,
         expresso,
+        baum1,
+        eekk,
     )
 }
 

@@ -10,52 +10,33 @@ description reads ``SM1`` = speaker, male, 1, so the 1st token is used here.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from selm_lib.data.corpora.base import Scanner
+from selm_lib.data.corpora.named import Agreement, NameRule
 
-from selm_lib.data.corpora.base import Item, Scanner, unparsed, wav_files
-
-NAME = re.compile(r"^S([MF])(\d+)_F(\d+)_([AHNS])(\d+)$")
 FOLDERS = {"Angry": "A", "Happy": "H", "Neutral": "N", "Sad": "S"}
-
-
-def find(root: Path, options: dict[str, Any]) -> Iterator[Item]:
-    for folder_name, folder_letter in FOLDERS.items():
-        folder = root / folder_name
-        if not folder.is_dir():
-            continue
-        for path in wav_files(folder):
-            match = NAME.match(path.stem)
-            if not match:
-                yield unparsed(
-                    path,
-                    path.stem,
-                    "file name does not follow S<G><N>_F<n>_<E><NNN>.wav (e.g. SM1_F10_A010.wav)",
-                    label=folder_name,
-                )
-                continue
-            gender, number, file_no, letter, take = match.groups()
-            reason = ""
-            if letter != folder_letter:
-                reason = f"emotion letter {letter} in the name but the file is in {folder_name}/"
-            yield Item(
-                path=path,
-                utterance_id=path.stem,
-                speaker=f"urdu_S{gender}{number}",
-                gender=gender,
-                label=folder_name,
-                extra={"file": file_no},
-                quarantine=reason,
-            )
-
+RULE = NameRule(
+    folders=FOLDERS,
+    name_pattern=r"S(?P<gender>[MF])(?P<number>\d+)_F(?P<file>\d+)_(?P<letter>[AHNS])(?P<take>\d+)",
+    bad_name="file name does not follow S<G><N>_F<n>_<E><NNN>.wav (e.g. SM1_F10_A010.wav)",
+    speaker="urdu_S{gender}{number}",
+    gender="{gender}",
+    label="{folder}",
+    extra=(("file", "{file}"),),
+    agree=(
+        Agreement(
+            "{letter}",
+            "{folder_value}",
+            "emotion letter {letter} in the name but the file is in {folder}/",
+        ),
+    ),
+    unparsed_fields={"label": "{folder}"},
+)
 
 SCANNER = Scanner(
     name="urdu",
     title="URDU",
     layout="ROOT/<Angry|Happy|Neutral|Sad>/S<M|F><N>_F<n>_<A|H|N|S><NNN>.wav "
     "(e.g. Angry/SM1_F10_A010.wav)",
-    find=find,
+    find=RULE.find,
     required=(tuple(FOLDERS),),
 )

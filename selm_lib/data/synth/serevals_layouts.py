@@ -7,8 +7,8 @@ reverberation, band limits), so training on one and testing on another is a real
 Labels are spread evenly over each speaker's utterances (rotated between speakers so a small plan
 still holds every label). Every clip is rendered from
 ``corpus_rng(plan.seed, corpus, speaker, index)``, so the files do not depend on the order they
-are written in. With ``plan.bad_files`` each corpus gets exactly one deliberately broken file (bad name, wrong folder or empty) that its scanner
-quarantines.
+are written in. With ``plan.bad_files`` each corpus gets exactly one deliberately broken file
+(bad name, wrong folder or empty) that its scanner quarantines.
 """
 
 from __future__ import annotations
