@@ -46,4 +46,4 @@ bench: setup
 
 # Runs the default pipeline in a fresh copy and compares its output hashes with dvc.lock.
 check-lock: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/lock_check.py
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/reproduce.py

@@ -37,11 +37,11 @@ train_selm = None
 import json
 import os
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_path, resolve_sections
+from selm_lib.report import plots
 from selm_lib.report.notebook import publish_summary, synthetic_banner
 from selm_lib.selm.triplets import counts_by_view
 
@@ -108,20 +108,7 @@ pd.DataFrame(
 # ## Loss curves
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-axes[0].plot(history["epoch"], history["train_loss"], marker="o", label="train")
-axes[0].plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-axes[0].axvline(metrics["best_epoch"], color="grey", ls="--", lw=1, label="best epoch")
-axes[0].set_xlabel("epoch")
-axes[0].set_ylabel("cross-entropy per answer token")
-axes[0].legend()
-for view in metrics["val_accuracy_by_view"]:
-    axes[1].plot(history["epoch"], history[f"val_accuracy_{view}"], marker="o", label=view)
-axes[1].set_xlabel("epoch")
-axes[1].set_ylabel("validation accuracy (class scoring)")
-axes[1].set_ylim(0, 1)
-axes[1].legend()
-fig.tight_layout()
+fig = plots.training_curves(history, metrics)
 
 # %% [markdown]
 # ## Validation by view

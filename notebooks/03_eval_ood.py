@@ -75,18 +75,7 @@ if banner:
 # frustrated, or calm when dropped).
 
 # %%
-pd.DataFrame(
-    {
-        corpus: {
-            "class set": curate["class_sets"][corpus],
-            "classes": ", ".join(classes),
-            "evaluated": result.metrics["selm_score"][corpus]["n"],
-            "quarantined": result.excluded[corpus]["quarantined"],
-            "outside class set": result.excluded[corpus]["outside_class_set"],
-        }
-        for corpus, classes in result.classes.items()
-    }
-).T
+result.test_sets(curate["class_sets"])
 
 # %% [markdown]
 # ## Results
@@ -116,18 +105,7 @@ for metric, title in (
 # share of generated answers that named no test class.
 
 # %%
-gains = result.metrics["relative_gain_over_best_baseline"]
-pd.DataFrame(
-    {
-        c: {
-            "best baseline": g["best_baseline"],
-            "selm_generate gain": f"{100 * g['selm_generate']:+.1f} %",
-            "selm_score gain": f"{100 * g['selm_score']:+.1f} %",
-            "unmapped answers": f"{100 * result.unmapped_rate[c]:.1f} %",
-        }
-        for c, g in gains.items()
-    }
-)
+result.gains()
 
 # %% [markdown]
 # ## Confusion matrices (SELM class scoring and the baseline)

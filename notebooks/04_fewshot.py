@@ -38,13 +38,12 @@ fewshot = None
 import json
 import os
 
-import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_sections
-from selm_lib.evaluation.compare import crossing
-from selm_lib.report.notebook import publish_summary, synthetic_banner, with_interval
+from selm_lib.evaluation import compare
+from selm_lib.report import plots
+from selm_lib.report.notebook import publish_summary, synthetic_banner
 
 os.chdir(project_root())
 common, curate, fewshot_sweep, fewshot = resolve_sections(
@@ -78,64 +77,23 @@ if summary["capped_k"]:
 # ## Accuracy against k
 
 # %%
-methods = list(fewshot["methods"])
-corpora = list(fewshot["corpora"])
-fig, axes = plt.subplots(1, len(corpora), figsize=(5 * len(corpora), 3.4), squeeze=False)
-for ax, corpus in zip(axes[0], corpora, strict=True):
-    for method in methods:
-        ks = sorted(int(k) for k in summary[corpus][method])
-        mean = [summary[corpus][method][str(k)]["accuracy"]["mean"] for k in ks]
-        low = [summary[corpus][method][str(k)]["accuracy"]["ci95"][0] for k in ks]
-        high = [summary[corpus][method][str(k)]["accuracy"]["ci95"][1] for k in ks]
-        positions = range(len(ks))
-        ax.plot(positions, mean, marker="o", label=method)
-        ax.fill_between(positions, low, high, alpha=0.2)
-        ax.set_xticks(list(positions), [str(k) for k in ks])
-    ax.set_title(corpus)
-    ax.set_xlabel("k (examples per class)")
-    ax.set_ylabel("accuracy")
-    ax.legend(fontsize=8)
-fig.tight_layout()
+methods, corpora, ks = list(fewshot["methods"]), list(fewshot["corpora"]), fewshot_sweep["k"]
+fig = plots.fewshot_curves(summary, corpora, methods)
 
 # %% [markdown]
 # ## Table: mean over seeds (95 % interval)
 
 
 # %%
-def cell(corpus: str, method: str, k: int, metric: str) -> str:
-    entry = summary[corpus][method][str(k)][metric]
-    return with_interval(entry["mean"], *entry["ci95"])
-
-
 for metric in ("accuracy", "unweighted_accuracy", "macro_f1"):
-    display(Markdown(f"**{metric}**"))
-    display(
-        pd.DataFrame(
-            {
-                (corpus, method): {k: cell(corpus, method, k, metric) for k in fewshot_sweep["k"]}
-                for corpus in corpora
-                for method in methods
-            }
-        ).T
-    )
+    display(Markdown(f"**{metric}**"), compare.fewshot_table(summary, corpora, methods, ks, metric))
 
 # %% [markdown]
 # ## Where the curves cross
 
 
 # %%
-lines = []
-if "classifier_baseline" in methods:
-    for corpus in corpora:
-        for method in [m for m in methods if m != "classifier_baseline"]:
-            k0 = summary[corpus][method][str(min(fewshot_sweep["k"]))]["accuracy"]["mean"]
-            kmax = summary[corpus][method][str(max(fewshot_sweep["k"]))]["accuracy"]["mean"]
-            lines.append(
-                f"**{corpus}**: {crossing(summary, corpus, method)} {method} goes from {k0:.3f} "
-                f"at k = {min(fewshot_sweep['k'])} to {kmax:.3f} at "
-                f"k = {max(fewshot_sweep['k'])}."
-            )
-display(Markdown("\n\n".join(lines)))
+display(Markdown("\n\n".join(compare.fewshot_sentences(summary, corpora, methods, ks))))
 
 # %%
 best = methods[0]

@@ -85,28 +85,8 @@ display(Markdown(sr.setup_text(serevals, backbones, results)))
 # used and the chance level of unweighted accuracy (1 / classes).
 
 # %%
-in_domain = results[results["kind"] == "in_domain"]
-table = in_domain.pivot(index="train", columns="backbone", values="macro_f1").reindex(
-    index=corpora, columns=backbones
-)
-info = in_domain.drop_duplicates("train").set_index("train")
-table["split"] = info["split"]
-table["classes"] = info["classes"]
-table["chance_ua"] = info["chance_ua"]
-table.index.name = "corpus"
-display(table.round(3))
-ua = in_domain.pivot(index="train", columns="backbone", values="unweighted_accuracy")
-above = (ua.to_numpy() > info.loc[ua.index, "chance_ua"].to_numpy()[:, None]).mean()
-display(
-    Markdown(
-        f"In-domain unweighted accuracy is above chance in {above:.0%} of the "
-        f"{ua.size} corpus x backbone cells; the mean macro-F1 per backbone is "
-        + ", ".join(
-            f"{b} {in_domain[in_domain.backbone == b].macro_f1.mean():.3f}" for b in backbones
-        )
-        + "."
-    )
-)
+table, text = sr.in_domain_table(results, corpora, backbones)
+display(table.round(3), Markdown(text))
 
 # %% [markdown]
 # ## Out-of-domain scores (off the diagonal)
@@ -119,16 +99,8 @@ ood_table = sr.ood_frame(summary, backbones)
 if ood_table.empty:
     display(Markdown("No OOD pair: no cluster has two available corpora."))
 else:
-    display(
-        ood_table.pivot(index="backbone", columns="variant", values="macro_f1")
-        .reindex(index=[*backbones, "mean_over_backbones"])
-        .round(3)
-    )
-    display(
-        ood_table.pivot(index="backbone", columns="variant", values="share_above_chance_ua")
-        .reindex(index=[*backbones, "mean_over_backbones"])
-        .round(2)
-    )
+    display(sr.ood_pivot(ood_table, backbones, "macro_f1").round(3))
+    display(sr.ood_pivot(ood_table, backbones, "share_above_chance_ua").round(2))
 
 # %%
 if not ood_table.empty:
@@ -154,34 +126,8 @@ if not ood_table.empty:
 # ### Every OOD pair (mean over backbones, no adjustment)
 
 # %%
-ood = results[(results["kind"] == "ood") & (results["variant"] == "none")]
-if not ood.empty:
-    pair_table = (
-        ood.groupby(["train", "test"], sort=False)[
-            ["macro_f1", "unweighted_accuracy", "chance_ua", "n"]
-        ]
-        .mean()
-        .round(3)
-    )
-    display(pair_table)
+if not ood_table.empty:
+    display(sr.pair_table(results).round(3))
 
 # %%
-mean = summary["mean_over_backbones"]
-ood_means = mean["ood"]
-text = (
-    f"SER-Evals probes, {len(backbones)} backbones x {len(corpora)} corpora"
-    + (" (synthetic data)" if banner else "")
-    + f": in-domain macro-F1 {mean['in_domain']['macro_f1']:.3f} on average ("
-    + ", ".join(summary["split_labels"])
-    + ")"
-    + (
-        f"; OOD macro-F1 over {ood_means['none']['pairs']} pairs "
-        + ", ".join(f"{v} {ood_means[v]['macro_f1']:.3f}" for v in ood_means)
-        + f"; {ood_means['none']['share_above_chance_ua']:.0%} of pair x backbone scores above "
-        "chance without adjustment"
-        if ood_means
-        else "; no OOD pair"
-    )
-    + "."
-)
-publish_summary(text)
+publish_summary(sr.summary_sentence(summary, corpora, backbones, synthetic=banner is not None))

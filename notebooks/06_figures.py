@@ -44,7 +44,6 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_path, resolve_sections
@@ -77,15 +76,8 @@ banner = synthetic_banner(corpora, "The figures show what the protocol measures.
 if banner:
     display(banner)
 about = json.loads((matrix_dir / "matrices.json").read_text()).get("about", {})
-overlapping = [c for c, s in about.get("split_per_corpus", {}).items() if s != "speaker_disjoint"]
-if overlapping:
-    display(
-        Markdown(
-            f"In-domain (diagonal) cells of {', '.join(overlapping)} come from a "
-            "**speaker-overlapping** split (`serevals.split: random`, or a corpus with one "
-            "speaker); the others are speaker-disjoint."
-        )
-    )
+if note := sf.split_note(about):
+    display(Markdown(note))
 oracle_note = " (an oracle: it reads the test labels)." if variant == "oracle" else "."
 display(Markdown(f"Metric: **{label}**; OOD cells use the **{variant}** adjustment{oracle_note}"))
 
@@ -116,31 +108,10 @@ if not fig3_table.empty:
 # diagonal (in-domain).
 
 # %%
-average = sf.mean_matrix(matrices)
-means = sf.diagonal_vs_off(average)
-for name, table in {"average": average, **matrices}.items():
-    m = sf.diagonal_vs_off(table)
-    title = "mean over backbones" if name == "average" else name
-    show(
-        sf.heatmap(
-            table,
-            f"{title}: {label}, {variant} (diagonal {m['in_domain_mean']:.2f}, "
-            f"off-diagonal {m['ood_mean']:.2f})",
-        ),
-        f"heatmap_{name}",
-    )
-lower = means["ood_mean"] < means["in_domain_mean"]
-display(
-    Markdown(
-        f"Averaged over backbones the diagonal (in-domain) mean is {means['in_domain_mean']:.3f} "
-        f"and the off-diagonal (OOD) mean {means['ood_mean']:.3f}: "
-        + (
-            "the probes lose most of their score across corpora."
-            if lower
-            else "the OOD cells are not below the in-domain ones."
-        )
-    )
-)
+for name, fig in sf.heatmaps(matrices, label, variant):
+    show(fig, name)
+means = sf.diagonal_vs_off(sf.mean_matrix(matrices))
+display(Markdown(sf.loss_sentence(means)))
 
 # %% [markdown]
 # ## Backbone ranking: in-domain vs OOD
@@ -159,26 +130,9 @@ display(Markdown(text))
 # estimates the test prior from unlabelled predictions).
 
 # %%
-effect = pd.DataFrame(
-    {
-        v: {
-            b: sf.diagonal_vs_off(sf.read_matrix(matrix_dir, b, v, metric, corpora))["ood_mean"]
-            for b in backbones
-        }
-        for v in VARIANTS
-    }
-)
-effect.loc[sf.AVERAGE] = effect.mean(axis=0)
+effect, text = sf.adjustment_effect(matrix_dir, backbones, VARIANTS, metric, corpora)
 show(sf.variant_figure(effect, ylabel=f"mean OOD {label}"), "logit_adjustment")
-display(effect.round(3))
-gain = effect.loc[sf.AVERAGE] - effect.loc[sf.AVERAGE, "none"]
-display(
-    Markdown(
-        "Change of the mean OOD score against no adjustment, averaged over backbones: "
-        + ", ".join(f"{v} {gain[v]:+.3f}" for v in VARIANTS if v != "none")
-        + "."
-    )
-)
+display(effect.round(3), Markdown(text))
 
 # %% [markdown]
 # ## Published results (optional)
@@ -189,28 +143,17 @@ display(
 
 # %%
 published_dir, published_metric = (
-    serevals_figures["published_dir"],
-    serevals_figures["published_metric"],
+    serevals_figures[k] for k in ("published_dir", "published_metric")
 )
 if not published_dir:
     display(Markdown("`serevals_figures.published_dir` is empty: no published table drawn."))
 else:
-    published = sf.read_published_matrices(resolve_path(published_dir) / published_metric)
-    show(
-        sf.figure2(
-            published,
-            title="Published: mean OOD score per training corpus",
-            ylabel=published_metric,
-        ),
-        "published_figure2",
+    figures, published_means = sf.published_figures(
+        resolve_path(published_dir) / published_metric, published_metric
     )
-    show(
-        sf.figure3(
-            published, title="Published: mean score per test corpus", ylabel=published_metric
-        ),
-        "published_figure3",
-    )
-    display(pd.DataFrame({b: sf.diagonal_vs_off(m) for b, m in published.items()}).T.round(3))
+    for name, fig in figures:
+        show(fig, name)
+    display(published_means.round(3))
 
 # %%
 display(Markdown("Saved: " + ", ".join(f"`{p}`" for p in saved)))

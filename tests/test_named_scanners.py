@@ -26,15 +26,23 @@ def test_label_folders_baum1_every_unknown_folder_is_other(tmp_path):
     # REFERENCE section 6: BAUM1/audio_folders/<Label>/*.wav, label = the parent folder name
     root = write_tree(
         tmp_path / "BAUM1" / "audio_folders",
-        ["Anger/S001_003.wav", "Happiness/S002_010.wav", "Neutral/S003_001.wav",
-         "Boredom/S004_002.wav", "Happiness/nested/S005_004.wav"],
-    )  # fmt: skip
+        [
+            "Anger/S001_003.wav",
+            "Happiness/S002_010.wav",
+            "Neutral/S003_001.wav",
+            "Boredom/S004_002.wav",
+            "Happiness/nested/S005_004.wav",
+        ],
+    )
     manifest = scan("baum1", root)
     by_id = manifest.set_index("utterance_id")
     assert sorted(by_id.index) == [
-        "Anger/S001_003", "Boredom/S004_002", "Happiness/S002_010", "Happiness/S005_004",
+        "Anger/S001_003",
+        "Boredom/S004_002",
+        "Happiness/S002_010",
+        "Happiness/S005_004",
         "Neutral/S003_001",
-    ]  # fmt: skip
+    ]
     assert by_id.loc["Boredom/S004_002", "serevals8"] == "other"  # the label map's * row
     assert by_id.loc["Anger/S001_003", "serevals8"] == "anger"
     assert by_id.loc["Happiness/S005_004", "label"] == "Happiness"  # any depth below the label

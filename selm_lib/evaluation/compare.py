@@ -26,3 +26,42 @@ def crossing(
         f"{method} is above {other} at k = {ahead}; the curves cross at k = {changes} "
         "(means over seeds; overlapping intervals mean the order is not settled)."
     )
+
+
+def fewshot_table(
+    summary: dict[str, Any], corpora: list[str], methods: list[str], ks: list[int], metric: str
+) -> Any:
+    """(corpus, method) x k cells ``mean [low, high]`` of the few-shot aggregate."""
+    import pandas as pd
+
+    def cell(corpus: str, method: str, k: int) -> str:
+        entry = summary[corpus][method][str(k)][metric]
+        low, high = entry["ci95"]
+        return f"{entry['mean']:.3f} [{low:.3f}, {high:.3f}]"
+
+    return pd.DataFrame(
+        {(c, m): {k: cell(c, m, k) for k in ks} for c in corpora for m in methods}
+    ).T
+
+
+def fewshot_sentences(
+    summary: dict[str, Any],
+    corpora: list[str],
+    methods: list[str],
+    ks: list[int],
+    other: str = "classifier_baseline",
+) -> list[str]:
+    """Per corpus and SELM method: where its curve crosses ``other``'s, and its accuracy at the
+    smallest and the largest k."""
+    if other not in methods:
+        return []
+    low, high = str(min(ks)), str(max(ks))
+    lines = []
+    for corpus in corpora:
+        for method in [m for m in methods if m != other]:
+            at = {k: summary[corpus][method][k]["accuracy"]["mean"] for k in (low, high)}
+            lines.append(
+                f"**{corpus}**: {crossing(summary, corpus, method, other)} {method} goes from "
+                f"{at[low]:.3f} at k = {low} to {at[high]:.3f} at k = {high}."
+            )
+    return lines

@@ -62,6 +62,36 @@ class OODResult:
             predictions, metrics, metrics["classes"], metrics["excluded"], metrics["unmapped_rate"]
         )
 
+    def test_sets(self, class_sets: dict[str, str]) -> pd.DataFrame:
+        """Per test corpus: its class set and classes, items evaluated, items excluded."""
+        return pd.DataFrame(
+            {
+                corpus: {
+                    "class set": class_sets[corpus],
+                    "classes": ", ".join(classes),
+                    "evaluated": self.metrics["selm_score"][corpus]["n"],
+                    "quarantined": self.excluded[corpus]["quarantined"],
+                    "outside class set": self.excluded[corpus]["outside_class_set"],
+                }
+                for corpus, classes in self.classes.items()
+            }
+        ).T
+
+    def gains(self) -> pd.DataFrame:
+        """Relative accuracy gain of each SELM variant over the corpus's best baseline, and the
+        share of generated answers that named no test class."""
+        gains = self.metrics["relative_gain_over_best_baseline"]
+        return pd.DataFrame(
+            {
+                c: {
+                    "best baseline": g["best_baseline"],
+                    **{f"{m} gain": f"{100 * g[m]:+.1f} %" for m in SELM_METHODS},
+                    "unmapped answers": f"{100 * self.unmapped_rate[c]:.1f} %",
+                }
+                for c, g in gains.items()
+            }
+        )
+
     def interval(self, method: str, corpus: str, metric: str) -> str:
         """``value [low, high]`` of one method x corpus x metric."""
         values = self.metrics[method][corpus]

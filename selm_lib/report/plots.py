@@ -130,3 +130,47 @@ def recall_bars(
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def fewshot_curves(summary: dict, corpora: list[str], methods: list[str]) -> plt.Figure:
+    """Accuracy against k per corpus, one line per method with its 95 % band over seeds."""
+    fig, axes = plt.subplots(1, len(corpora), figsize=(5 * len(corpora), 3.4), squeeze=False)
+    for ax, corpus in zip(axes[0], corpora, strict=True):
+        for method in methods:
+            ks = sorted(int(k) for k in summary[corpus][method])
+            entries = [summary[corpus][method][str(k)]["accuracy"] for k in ks]
+            positions = range(len(ks))
+            ax.plot(positions, [e["mean"] for e in entries], marker="o", label=method)
+            ax.fill_between(
+                positions,
+                [e["ci95"][0] for e in entries],
+                [e["ci95"][1] for e in entries],
+                alpha=0.2,
+            )
+            ax.set_xticks(list(positions), [str(k) for k in ks])
+        ax.set_title(corpus)
+        ax.set_xlabel("k (examples per class)")
+        ax.set_ylabel("accuracy")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: pd.DataFrame, metrics: dict) -> plt.Figure:
+    """SELM's loss per epoch (train, validation, the kept epoch) and validation accuracy per
+    view."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    axes[0].plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    axes[0].plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+    axes[0].axvline(metrics["best_epoch"], color="grey", ls="--", lw=1, label="best epoch")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("cross-entropy per answer token")
+    axes[0].legend()
+    for view in metrics["val_accuracy_by_view"]:
+        axes[1].plot(history["epoch"], history[f"val_accuracy_{view}"], marker="o", label=view)
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("validation accuracy (class scoring)")
+    axes[1].set_ylim(0, 1)
+    axes[1].legend()
+    fig.tight_layout()
+    return fig

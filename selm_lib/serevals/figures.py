@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -272,3 +273,102 @@ def ranking_sentence(ranking: pd.DataFrame) -> tuple[str, list[str], list[str]]:
     )
     text = f"In-domain ranking: {' > '.join(in_order)}. OOD ranking: {' > '.join(ood_order)}. "
     return text + verdict, in_order, ood_order
+
+
+def heatmaps(
+    matrices: Mapping[str, pd.DataFrame], label: str, variant: str
+) -> list[tuple[str, plt.Figure]]:
+    """(name, figure) of the averaged train x test heatmap, then one per backbone, each titled
+    with its diagonal and off-diagonal means."""
+    out = []
+    for name, table in {"average": mean_matrix(matrices), **matrices}.items():
+        m = diagonal_vs_off(table)
+        title = "mean over backbones" if name == "average" else name
+        out.append(
+            (
+                f"heatmap_{name}",
+                heatmap(
+                    table,
+                    f"{title}: {label}, {variant} (diagonal {m['in_domain_mean']:.2f}, "
+                    f"off-diagonal {m['ood_mean']:.2f})",
+                ),
+            )
+        )
+    return out
+
+
+def loss_sentence(means: Mapping[str, float]) -> str:
+    """The averaged matrix in words: how much the probes lose across corpora."""
+    lower = means["ood_mean"] < means["in_domain_mean"]
+    return (
+        f"Averaged over backbones the diagonal (in-domain) mean is {means['in_domain_mean']:.3f} "
+        f"and the off-diagonal (OOD) mean {means['ood_mean']:.3f}: "
+        + (
+            "the probes lose most of their score across corpora."
+            if lower
+            else "the OOD cells are not below the in-domain ones."
+        )
+    )
+
+
+def adjustment_effect(
+    folder: str | Path,
+    backbones: Sequence[str],
+    variants: Sequence[str],
+    metric: str,
+    corpora: Sequence[str],
+) -> tuple[pd.DataFrame, str]:
+    """Mean OOD score per backbone (and their average) under each adjustment variant, and the
+    change of the average against no adjustment in words."""
+    effect = pd.DataFrame(
+        {
+            v: {
+                b: diagonal_vs_off(read_matrix(folder, b, v, metric, corpora))["ood_mean"]
+                for b in backbones
+            }
+            for v in variants
+        }
+    )
+    effect.loc[AVERAGE] = effect.mean(axis=0)
+    gain = effect.loc[AVERAGE] - effect.loc[AVERAGE, "none"]
+    text = (
+        "Change of the mean OOD score against no adjustment, averaged over backbones: "
+        + ", ".join(f"{v} {gain[v]:+.3f}" for v in variants if v != "none")
+        + "."
+    )
+    return effect, text
+
+
+def published_figures(
+    folder: str | Path, metric: str
+) -> tuple[list[tuple[str, plt.Figure]], pd.DataFrame]:
+    """Figures 2 and 3 drawn from result tables in the SER-Evals repository's shape (one
+    ``<backbone>.csv`` per backbone in ``folder``), and their diagonal / off-diagonal means."""
+    published = read_published_matrices(folder)
+    figures = [
+        (
+            "published_figure2",
+            figure2(
+                published, title="Published: mean OOD score per training corpus", ylabel=metric
+            ),
+        ),
+        (
+            "published_figure3",
+            figure3(published, title="Published: mean score per test corpus", ylabel=metric),
+        ),
+    ]
+    return figures, pd.DataFrame({b: diagonal_vs_off(m) for b, m in published.items()}).T
+
+
+def split_note(about: Mapping[str, Any]) -> str:
+    """Which corpora's in-domain cells come from a split that is not speaker-disjoint (from the
+    ``about`` block of ``matrices.json``); "" when every corpus is speaker-disjoint."""
+    other = {c: s for c, s in about.get("split_per_corpus", {}).items() if s != "speaker_disjoint"}
+    if not other:
+        return ""
+    return (
+        "In-domain (diagonal) cells of "
+        + ", ".join(f"{c} ({s})" for c, s in other.items())
+        + " do not come from a speaker-disjoint split (`serevals.split: random`, a corpus with "
+        "one speaker, or one without speaker ids); the others are speaker-disjoint."
+    )

@@ -255,3 +255,64 @@ def ood_frame(scores: dict[str, Any], backbones: list[str]) -> pd.DataFrame:
         for variant, values in block["ood"].items()
     ]
     return pd.DataFrame(rows)
+
+
+def in_domain_table(
+    results: pd.DataFrame, corpora: list[str], backbones: list[str]
+) -> tuple[pd.DataFrame, str]:
+    """Macro-F1 per corpus x backbone on the held-out parts, with each corpus's split, classes
+    and chance UA; and a sentence: the share of cells above chance, the mean per backbone."""
+    in_domain = results[results["kind"] == "in_domain"]
+    table = in_domain.pivot(index="train", columns="backbone", values="macro_f1")
+    table = table.reindex(index=corpora, columns=backbones)
+    info = in_domain.drop_duplicates("train").set_index("train")
+    for column in ("split", "classes", "chance_ua"):
+        table[column] = info[column]
+    table.index.name = "corpus"
+    ua = in_domain.pivot(index="train", columns="backbone", values="unweighted_accuracy")
+    above = (ua.to_numpy() > info.loc[ua.index, "chance_ua"].to_numpy()[:, None]).mean()
+    means = ", ".join(
+        f"{b} {in_domain[in_domain.backbone == b].macro_f1.mean():.3f}" for b in backbones
+    )
+    text = (
+        f"In-domain unweighted accuracy is above chance in {above:.0%} of the {ua.size} corpus x "
+        f"backbone cells; the mean macro-F1 per backbone is {means}."
+    )
+    return table, text
+
+
+def ood_pivot(ood: pd.DataFrame, backbones: list[str], value: str) -> pd.DataFrame:
+    """Backbones (and their mean) x variants of one value of :func:`ood_frame`'s rows."""
+    table = ood.pivot(index="backbone", columns="variant", values=value)
+    return table.reindex(index=[*backbones, "mean_over_backbones"])
+
+
+def pair_table(results: pd.DataFrame, variant: str = "none") -> pd.DataFrame:
+    """Every OOD pair, averaged over backbones, under one adjustment variant."""
+    ood = results[(results["kind"] == "ood") & (results["variant"] == variant)]
+    columns = ["macro_f1", "unweighted_accuracy", "chance_ua", "n"]
+    return ood.groupby(["train", "test"], sort=False)[columns].mean()
+
+
+def summary_sentence(
+    scores: dict[str, Any], corpora: list[str], backbones: list[str], synthetic: bool
+) -> str:
+    """The report's one-line summary of ``serevals.json``."""
+    mean = scores["mean_over_backbones"]
+    ood = mean["ood"]
+    text = (
+        f"SER-Evals probes, {len(backbones)} backbones x {len(corpora)} corpora"
+        + (" (synthetic data)" if synthetic else "")
+        + f": in-domain macro-F1 {mean['in_domain']['macro_f1']:.3f} on average ("
+        + ", ".join(scores["split_labels"])
+        + ")"
+    )
+    if not ood:
+        return text + "; no OOD pair."
+    return (
+        text
+        + f"; OOD macro-F1 over {ood['none']['pairs']} pairs "
+        + ", ".join(f"{v} {ood[v]['macro_f1']:.3f}" for v in ood)
+        + f"; {ood['none']['share_above_chance_ua']:.0%} of pair x backbone scores above chance "
+        "without adjustment."
+    )
