@@ -58,7 +58,9 @@ common, selm, curate, eval_ood = resolve_sections(
     "report_eval_ood", common=common, selm=selm, curate=curate, eval_ood=eval_ood
 )
 pd.set_option("display.width", 160)
-result = evaluate.OODResult.load(common, project_root() / "reports/metrics/ood.json")
+result = evaluate.OODResult.load(
+    common, project_root() / "reports/metrics/ood.json", eval_ood["test_corpora"]
+)
 
 # %%
 banner = synthetic_banner(

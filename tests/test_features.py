@@ -61,8 +61,11 @@ def corpus(tmp_path_factory) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def w2v():
-    return load_backbone(BackboneSpec("preset:tiny-wav2vec2", layer=3), device="cpu")
+def w2v(odd_wav2vec2_dir):
+    """A local checkpoint folder of odd sizes, through the real loading path."""
+    backbone = load_backbone(BackboneSpec(str(odd_wav2vec2_dir), layer=3), device="cpu")
+    assert backbone.hidden_size == 36 and backbone.num_layers == 5
+    return backbone
 
 
 def files(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -79,7 +82,7 @@ def test_compute_reopen_and_get_equal_direct_encode(w2v, corpus, tmp_path):
     assert stats["batches"] >= 2 and stats["audio_seconds"] > 0
     reopened = FeatureStore.open(folder)
     assert list(reopened.index["utterance_id"]) == list(usable["utterance_id"])  # manifest order
-    assert reopened.meta["n_utterances"] == 12 and reopened.meta["hidden_size"] == 64
+    assert reopened.meta["n_utterances"] == 12 and reopened.meta["hidden_size"] == 36
     assert reopened.meta["layer"] == 3 and reopened.meta["corpus"] == "toy"
     assert reopened.meta["frame_rate"] == 50.0 and reopened.meta["dtype"] == "float16"
     assert reopened.meta["n_frames"] == int(reopened.index["frames"].sum())
@@ -92,7 +95,7 @@ def test_compute_reopen_and_get_equal_direct_encode(w2v, corpus, tmp_path):
         assert b.dtype == np.float32 and a.shape == b.shape
         np.testing.assert_allclose(b, a, atol=2e-3 * max(1.0, float(np.abs(a).max())), rtol=1e-2)
     pooled = reopened.pooled()
-    assert pooled.shape == (12, 64) and pooled.dtype == np.float32
+    assert pooled.shape == (12, 36) and pooled.dtype == np.float32
     np.testing.assert_allclose(pooled[4], cached[4].mean(axis=0), atol=1e-5)
     np.testing.assert_allclose(reopened.pooled(["toy_004"])[0], pooled[4])
     with pytest.raises(KeyError, match="toy_012"):

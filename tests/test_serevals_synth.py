@@ -7,9 +7,9 @@ import pytest
 from selm_lib.data.corpora.base import usable
 from selm_lib.data.corpora.registry import scan
 from selm_lib.data.labels import corpus_labels
-from selm_lib.data.synth.common import Plan
+from selm_lib.data.synth.common import Plan, corpus_style, style_table
 from selm_lib.data.synth.registry import WRITERS, write_corpus
-from selm_lib.data.synth.serevals_layouts import SEREVALS_STYLES, SEREVALS_WRITERS, corpus_style
+from selm_lib.data.synth.serevals_layouts import SEREVALS_WRITERS
 
 NAMES = sorted(SEREVALS_WRITERS)
 
@@ -43,7 +43,7 @@ def test_round_trip(tmp_path, name):
     assert counts.max() - counts.min() <= 2  # about equally
     assert (good["emotion"] != "").all() and (good["serevals8"] != "").all()
     assert not good["utterance_id"].duplicated().any()
-    assert set(good["sample_rate"]) == {SEREVALS_STYLES[name]["sample_rate"]}
+    assert set(good["sample_rate"]) == {style_table()[name]["sample_rate"]}
     assert (good["duration_s"] > 0.5).all()
 
     again = write_corpus(name, tmp_path / "b", _plan())

@@ -50,17 +50,23 @@ class OODResult:
         )
 
     @classmethod
-    def load(cls, common: dict[str, Any], metrics_path: str | Path) -> OODResult:
-        """What the eval_ood stage wrote: its predictions and ``ood.json``."""
+    def load(
+        cls, common: dict[str, Any], metrics_path: str | Path, corpora: list[str] | None = None
+    ) -> OODResult:
+        """What the eval_ood stage wrote: its predictions and ``ood.json``; corpora in the
+        order of ``corpora`` (``eval_ood.test_corpora``; the JSON keys are sorted)."""
         predictions_path = resolve_path(common["output_root"]) / "eval_ood" / "predictions.csv"
         for path in (predictions_path, Path(metrics_path)):
             if not path.is_file():
                 raise EvalError(f"{path} is missing: run dvc repro eval_ood")
         metrics = json.loads(Path(metrics_path).read_text())
         predictions = pd.read_csv(predictions_path, keep_default_na=False, dtype=str)
-        return cls(
-            predictions, metrics, metrics["classes"], metrics["excluded"], metrics["unmapped_rate"]
-        )
+        order = corpora if corpora is not None else list(metrics["classes"])
+        missing = [c for c in order if c not in metrics["classes"]]
+        if missing:
+            raise EvalError(f"{metrics_path} has no results for {missing}: run dvc repro eval_ood")
+        classes = {c: metrics["classes"][c] for c in order}
+        return cls(predictions, metrics, classes, metrics["excluded"], metrics["unmapped_rate"])
 
     def test_sets(self, class_sets: dict[str, str]) -> pd.DataFrame:
         """Per test corpus: its class set and classes, items evaluated, items excluded."""
@@ -88,7 +94,7 @@ class OODResult:
                     **{f"{m} gain": f"{100 * g[m]:+.1f} %" for m in SELM_METHODS},
                     "unmapped answers": f"{100 * self.unmapped_rate[c]:.1f} %",
                 }
-                for c, g in gains.items()
+                for c, g in ((c, gains[c]) for c in self.classes)
             }
         )
 

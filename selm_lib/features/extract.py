@@ -1,16 +1,6 @@
-"""Computing the frame-feature cache (the ``features`` stage's work): clips grouped by length,
-encoded by a frozen backbone, written as a store (see :mod:`selm_lib.features.store`).
-
-The frame-feature cache: every usable clip of a corpus encoded once by one (backbone, layer).
-
-A store is one folder ``<root>/<backbone_name>/layer_<layer>/<corpus>`` holding
-
-* ``shard_00000.safetensors`` ...: one tensor ``features`` per shard, the frames of many clips
-  concatenated along the first axis: ``(frames, hidden)``, or ``(frames, L+1, hidden)`` for layer
-  ``"all"`` (frames first so one clip is one contiguous read);
-* ``index.csv``: ``utterance_id, shard, start, frames`` in the manifest order of the usable rows;
-* ``meta.json``: the cache key and what produced the store (no timings, so it is reproducible);
-* ``stats.json``: speed and padding of the run that wrote it (timings vary between runs).
+"""Computing the frame-feature cache (the ``features`` stage's work): every usable clip of a
+corpus, grouped by length into batches of bounded padding, encoded once by one (backbone, layer)
+and written as a store (its format: :mod:`selm_lib.features.store`).
 
 The cache key hashes the backbone spec, a sha256 of the backbone's weights, the storage dtype and
 the manifest's usable rows, so a change of backbone, layer or manifest recomputes exactly the

@@ -1,4 +1,5 @@
-"""The frame-feature cache: every usable clip of a corpus encoded once by one (backbone, layer).
+"""The frame-feature cache, read side: every usable clip of a corpus encoded once by one
+(backbone, layer), written by :mod:`selm_lib.features.extract`.
 
 A store is one folder ``<root>/<backbone_name>/layer_<layer>/<corpus>`` holding
 
@@ -8,12 +9,6 @@ A store is one folder ``<root>/<backbone_name>/layer_<layer>/<corpus>`` holding
 * ``index.csv``: ``utterance_id, shard, start, frames`` in the manifest order of the usable rows;
 * ``meta.json``: the cache key and what produced the store (no timings, so it is reproducible);
 * ``stats.json``: speed and padding of the run that wrote it (timings vary between runs).
-
-The cache key hashes the backbone spec, a sha256 of the backbone's weights, the storage dtype and
-the manifest's usable rows, so a change of backbone, layer or manifest recomputes exactly the
-stores it touches, and an unchanged one is skipped without writing a byte. Stores are written to a
-temporary folder and renamed into place: an interrupted run never leaves a half store behind.
-Shards and index are byte-identical across runs with the same inputs.
 """
 
 from __future__ import annotations

@@ -252,7 +252,7 @@ def ood_frame(scores: dict[str, Any], backbones: list[str]) -> pd.DataFrame:
             },
         }
         for backbone, block in blocks.items()
-        for variant, values in block["ood"].items()
+        for variant, values in ((v, block["ood"][v]) for v in VARIANTS if v in block["ood"])
     ]
     return pd.DataFrame(rows)
 
@@ -312,7 +312,7 @@ def summary_sentence(
     return (
         text
         + f"; OOD macro-F1 over {ood['none']['pairs']} pairs "
-        + ", ".join(f"{v} {ood[v]['macro_f1']:.3f}" for v in ood)
+        + ", ".join(f"{v} {ood[v]['macro_f1']:.3f}" for v in VARIANTS if v in ood)
         + f"; {ood['none']['share_above_chance_ua']:.0%} of pair x backbone scores above chance "
         "without adjustment."
     )

@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from selm_lib.config import ParamsError, corpus_root, load_params, output_dir, project_root
-from selm_lib.data.corpora.base import CorpusLayoutError, usable
+from selm_lib.config import corpus_root, output_dir, project_root
+from selm_lib.config.cli import run_stage
+from selm_lib.data.corpora.base import usable
 from selm_lib.data.corpora.registry import SCANNERS, scan
 from selm_lib.data.curate import Curated, attach_eval_class, summary_table
 from selm_lib.data.provenance import is_synthetic
@@ -89,20 +90,8 @@ def write_metrics(curated: Curated, path: Path, plot_path: Path) -> dict[str, An
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.curate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        curated = run_curation(params["common"], params["curate"])
-    except (ParamsError, CorpusLayoutError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def curate(params: dict[str, Any], args: argparse.Namespace) -> str:
+    curated = run_curation(params["common"], params["curate"])
     root = project_root()
     metrics = write_metrics(
         curated,
@@ -111,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     usable_clips = sum(m["usable"] for m in metrics.values())
     quarantined = sum(m["quarantined"] for m in metrics.values())
-    print(f"curate: {len(metrics)} corpora, {usable_clips} usable clips, {quarantined} quarantined")
-    return 0
+    return f"curate: {len(metrics)} corpora, {usable_clips} usable clips, {quarantined} quarantined"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("selm_lib.stages.curate", __doc__, argv, curate)
 
 
 if __name__ == "__main__":

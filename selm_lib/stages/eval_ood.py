@@ -22,16 +22,15 @@ import pandas as pd
 import torch
 
 from selm_lib.config import (
-    ParamsError,
-    load_params,
     output_dir,
     project_root,
     resolve_path,
     section_config,
 )
+from selm_lib.config.cli import run_stage
 from selm_lib.config.device import resolve_device
 from selm_lib.data.corpora.base import usable
-from selm_lib.data.curate import MissingCuration, read_curated
+from selm_lib.data.curate import read_curated
 from selm_lib.data.labels import class_map, classes_of
 from selm_lib.evaluation import metrics as M
 from selm_lib.evaluation.baseline import (
@@ -51,7 +50,6 @@ from selm_lib.evaluation.ood import (
 from selm_lib.evaluation.results import METHODS, PREDICTION_COLUMNS, UNMAPPED, EvalError, OODResult
 from selm_lib.features.store import load_features
 from selm_lib.selm.artifacts import load_trained
-from selm_lib.selm.batching import TrainingError
 from selm_lib.selm.triplets import NON_ANSWERS
 
 
@@ -201,22 +199,10 @@ def write_outputs(result: OODResult, metrics_path: Path, plot_path: Path) -> Non
     pd.DataFrame(rows).to_csv(plot_path, index=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.eval_ood",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def evaluate(params: dict[str, Any], args: argparse.Namespace) -> str:
+    result = run_eval_ood(
+        *(params[s] for s in ("common", "features", "selm", "curate", "eval_ood"))
     )
-    parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        result = run_eval_ood(
-            *(params[s] for s in ("common", "features", "selm", "curate", "eval_ood"))
-        )
-    except (ParamsError, EvalError, TrainingError, MissingCuration, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     root = project_root()
     write_outputs(
         result,
@@ -226,8 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     line = ", ".join(
         f"{c} {result.metrics['selm_score'][c]['accuracy']:.3f}" for c in result.classes
     )
-    print(f"eval_ood: SELM class-scoring accuracy {line}")
-    return 0
+    return f"eval_ood: SELM class-scoring accuracy {line}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("selm_lib.stages.eval_ood", __doc__, argv, evaluate)
 
 
 if __name__ == "__main__":

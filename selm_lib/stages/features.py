@@ -11,43 +11,30 @@ whose backbone, layer, dtype and manifest are unchanged are skipped.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
+from typing import Any
 
-from selm_lib.config import ParamsError, load_params, resolve_path
-from selm_lib.features.backbones import BackboneError
+from selm_lib.config import ParamsError, resolve_path
+from selm_lib.config.cli import run_stage
 from selm_lib.features.extract import compute_all
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.features",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--backbone", required=True, help="a features.backbones entry")
-    parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        if args.backbone not in params["features"]["backbones"]:
-            raise ParamsError(
-                f"'{args.backbone}' is not a params.yaml 'features.backbones' entry (known: "
-                + ", ".join(params["features"]["backbones"])
-                + ")"
-            )
-        output_root = resolve_path(params["common"]["output_root"])
-        table = compute_all(
-            params["features"],
-            manifests_dir=output_root / "manifests",
-            output_root=output_root / "features",
-            backbones=[args.backbone],
-            device=params["common"]["device"],
-            seed=params["common"]["seed"],
+def features(params: dict[str, Any], args: argparse.Namespace) -> str:
+    if args.backbone not in params["features"]["backbones"]:
+        raise ParamsError(
+            f"'{args.backbone}' is not a params.yaml 'features.backbones' entry (known: "
+            + ", ".join(params["features"]["backbones"])
+            + ")"
         )
-    except (ParamsError, BackboneError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    output_root = resolve_path(params["common"]["output_root"])
+    table = compute_all(
+        params["features"],
+        manifests_dir=output_root / "manifests",
+        output_root=output_root / "features",
+        backbones=[args.backbone],
+        device=params["common"]["device"],
+        seed=params["common"]["seed"],
+    )
     (output_root / "features" / args.backbone).mkdir(parents=True, exist_ok=True)
     columns = [
         "backbone",
@@ -59,8 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "audio_seconds_per_second",
         "padding_fraction",
     ]
-    print(table[[c for c in columns if c in table]].to_string(index=False))
-    return 0
+    return table[[c for c in columns if c in table]].to_string(index=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--backbone", required=True, help="a features.backbones entry")
+
+    return run_stage("selm_lib.stages.features", __doc__, argv, features, options)
 
 
 if __name__ == "__main__":

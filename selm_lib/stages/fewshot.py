@@ -12,25 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
-from selm_lib.config import ParamsError, load_params, project_root
-from selm_lib.selm.adapt import FewshotError, aggregate
+from selm_lib.config import project_root
+from selm_lib.config.cli import run_stage
+from selm_lib.selm.adapt import aggregate
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.fewshot",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        summary, table = aggregate(params)
-    except (ParamsError, FewshotError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def fewshot(params: dict[str, Any], args: argparse.Namespace) -> str:
+    summary, table = aggregate(params)
     root = project_root()
     (root / "reports" / "metrics").mkdir(parents=True, exist_ok=True)
     (root / "reports" / "metrics" / "fewshot.json").write_text(
@@ -39,11 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     (root / "reports" / "plots").mkdir(parents=True, exist_ok=True)
     curves = table.groupby(["corpus", "method", "k"], as_index=False)["accuracy"].mean()
     curves.to_csv(root / "reports" / "plots" / "fewshot_curves.csv", index=False)
-    print(
-        f"fewshot: {len(table)} scores from {table[['k', 'seed']].drop_duplicates().shape[0]} "
-        "items aggregated"
-    )
-    return 0
+    items = table[["k", "seed"]].drop_duplicates().shape[0]
+    return f"fewshot: {len(table)} scores from {items} items aggregated"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("selm_lib.stages.fewshot", __doc__, argv, fewshot)
 
 
 if __name__ == "__main__":

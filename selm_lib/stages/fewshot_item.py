@@ -1,6 +1,6 @@
 """Stage ``fewshot_item@K-SEED``: one (k, seed) item of the few-shot sweep.
 
-    python -m selm_lib.stages.fewshot_item item --k K --seed S [--params params.yaml]
+    python -m selm_lib.stages.fewshot_item --k K --seed S [--params params.yaml]
 
 Draws the support set, adapts every method of ``fewshot.methods`` (see
 :mod:`selm_lib.selm.adapt`), scores the evaluation speakers and writes
@@ -18,14 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selm_lib.config import ParamsError, load_params
+from selm_lib.config.cli import run_stage
 from selm_lib.config.device import resolve_device
-from selm_lib.data.curate import MissingCuration
 from selm_lib.data.labels import class_map, classes_of
 from selm_lib.evaluation import metrics as M
 from selm_lib.evaluation.baseline import pool_frames
 from selm_lib.evaluation.ood import evaluation_rows, load_baseline, map_answer, selm_predict
-from selm_lib.evaluation.results import EvalError
 from selm_lib.features.store import load_features
 from selm_lib.selm.adapt import (
     METRICS,
@@ -168,30 +166,21 @@ def write_item(params: dict[str, Any], item: dict[str, Any]) -> Path:
     return folder
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.fewshot_item",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    item = commands.add_parser("item", help="run one (k, seed) item of the sweep")
-    item.add_argument("--k", type=int, required=True)
-    item.add_argument("--seed", type=int, required=True)
-    item.add_argument("--params", default=None)
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        result = run_item(params, args.k, args.seed)
-    except (ParamsError, FewshotError, EvalError, MissingCuration, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def item(params: dict[str, Any], args: argparse.Namespace) -> str:
+    result = run_item(params, args.k, args.seed)
     folder = write_item(params, result)
     line = ", ".join(
         f"{c} {m} {v['accuracy']:.3f}" for c, ms in result["results"].items() for m, v in ms.items()
     )
-    print(f"few-shot k={args.k} seed={args.seed}: {line} -> {folder}")
-    return 0
+    return f"few-shot k={args.k} seed={args.seed}: {line} -> {folder}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--k", type=int, required=True, help="examples per class")
+        parser.add_argument("--seed", type=int, required=True, help="support-set draw")
+
+    return run_stage("selm_lib.stages.fewshot_item", __doc__, argv, item, options)
 
 
 if __name__ == "__main__":

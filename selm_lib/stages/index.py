@@ -8,26 +8,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from selm_lib.config import ParamsError, load_params
+from selm_lib.config.cli import run_stage
 from selm_lib.report.index import build_index
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selm_lib.stages.index", description=__doc__)
-    parser.add_argument("--reports", default="reports")
-    parser.add_argument("--params", default=None)
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-    except ParamsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def index(params: dict[str, Any], args: argparse.Namespace) -> str:
     reports = Path(args.reports)
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "index.html").write_text(build_index(reports, params["index"]["title"]))
-    print(f"wrote {reports / 'index.html'}")
-    return 0
+    return f"wrote {reports / 'index.html'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--reports", default="reports", help="report folder")
+
+    return run_stage("selm_lib.stages.index", __doc__, argv, index, options)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Stage ``serevals_probe@BACKBONE``: every SER-Evals probe of one backbone.
 
-    python -m selm_lib.stages.serevals_probe probe --backbone NAME [--params params.yaml]
+    python -m selm_lib.stages.serevals_probe --backbone NAME [--params params.yaml]
 
 Trains the frame-MLP probe of every ``serevals.corpora`` corpus on cached features, scores it
 in-domain and on every other corpus of its cluster (:func:`selm_lib.serevals.protocol.run_backbone`)
@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from selm_lib.config import ParamsError, load_params, output_dir
+from selm_lib.config import output_dir
+from selm_lib.config.cli import run_stage
 from selm_lib.serevals.protocol import run_backbone
 from selm_lib.serevals.results import SerevalsError, probe_folder
 
@@ -38,37 +39,28 @@ def write_backbone(
     return folder
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.serevals_probe",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    probe = commands.add_parser("probe", help="train and score every probe of one backbone")
-    probe.add_argument("--backbone", required=True, help="a serevals_sweep.backbones entry")
-    probe.add_argument("--params", default=None)
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        if args.backbone not in params["serevals_sweep"]["backbones"]:
-            raise SerevalsError(
-                f"'{args.backbone}' is not listed in params.yaml 'serevals_sweep.backbones' "
-                f"({', '.join(params['serevals_sweep']['backbones'])})"
-            )
-        output_dir(params, "serevals", "probes")
-        start = time.perf_counter()
-        results, predictions, meta = run_backbone(
-            params, args.backbone, log=lambda line: print(line, flush=True)
+def probe(params: dict[str, Any], args: argparse.Namespace) -> str:
+    if args.backbone not in params["serevals_sweep"]["backbones"]:
+        raise SerevalsError(
+            f"'{args.backbone}' is not listed in params.yaml 'serevals_sweep.backbones' "
+            f"({', '.join(params['serevals_sweep']['backbones'])})"
         )
-    except (ParamsError, SerevalsError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    output_dir(params, "serevals", "probes")
+    start = time.perf_counter()
+    results, predictions, meta = run_backbone(
+        params, args.backbone, log=lambda line: print(line, flush=True)
+    )
     folder = write_backbone(params, args.backbone, results, predictions, meta)
-    print(
+    return (
         f"{args.backbone}: {len(results)} scores in {time.perf_counter() - start:.1f} s -> {folder}"
     )
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--backbone", required=True, help="a serevals_sweep.backbones entry")
+
+    return run_stage("selm_lib.stages.serevals_probe", __doc__, argv, probe, options)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from selm_lib.config import ParamsError, load_params, resolve_path
+from selm_lib.config import ParamsError, resolve_path
+from selm_lib.config.cli import run_stage
 from selm_lib.data.provenance import SYNTHETIC_MARKER, SYNTHETIC_NOTE
 from selm_lib.data.synth.common import Plan
 from selm_lib.data.synth.registry import WRITERS, write_corpus
@@ -53,28 +55,24 @@ def _write(args: tuple[str, Path, Plan]) -> tuple[str, float]:
     return name, time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.synthesize", description=__doc__
-    )
-    parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
-    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        out_dir = resolve_path(params["synth"]["out_dir"])
-        jobs = [(name, out_dir, plan) for name, plan in plans(params).items()]
-    except ParamsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def synthesize(params: dict[str, Any], args: argparse.Namespace) -> str:
+    out_dir = resolve_path(params["synth"]["out_dir"])
+    jobs = [(name, out_dir, plan) for name, plan in plans(params).items()]
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / SYNTHETIC_MARKER).write_text(SYNTHETIC_NOTE)
     # Largest corpora first so the two workers finish together.
     jobs.sort(key=lambda job: -job[2].speakers * job[2].utterances_per_speaker)
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
         for name, seconds in pool.map(_write, jobs):
-            print(f"synthesised {name:12s} in {seconds:5.1f} s -> {out_dir}")
-    return 0
+            print(f"synthesised {name:12s} in {seconds:5.1f} s", flush=True)
+    return f"synthesize: {len(jobs)} corpora -> {out_dir}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+
+    return run_stage("selm_lib.stages.synthesize", __doc__, argv, synthesize, options)
 
 
 if __name__ == "__main__":

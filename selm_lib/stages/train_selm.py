@@ -20,9 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from selm_lib.config import ParamsError, load_params, output_dir, project_root, section_config
+from selm_lib.config import output_dir, project_root, section_config
+from selm_lib.config.cli import run_stage
 from selm_lib.config.device import resolve_device
-from selm_lib.data.curate import MissingCuration, read_curated
+from selm_lib.data.curate import read_curated
 from selm_lib.features.store import load_features
 from selm_lib.selm.artifacts import make_tokenizer, model_config
 from selm_lib.selm.batching import TrainingError, answer_text, encode_triplets
@@ -169,27 +170,17 @@ def write_outputs(trained: TrainedSELM, root: Path) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.train_selm",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        trained = train_selm(*(params[s] for s in ("common", "features", "selm", "train_selm")))
-    except (ParamsError, TrainingError, MissingCuration, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def train(params: dict[str, Any], args: argparse.Namespace) -> str:
+    trained = train_selm(*(params[s] for s in ("common", "features", "selm", "train_selm")))
     write_outputs(trained, project_root())
     accuracy = trained.metrics["val_accuracy_by_view"]
-    print(
-        f"train_selm: {trained.metrics['epochs']} epochs, validation accuracy "
-        + ", ".join(f"{v} {a:.3f}" for v, a in accuracy.items())
+    return f"train_selm: {trained.metrics['epochs']} epochs, validation accuracy " + ", ".join(
+        f"{v} {a:.3f}" for v, a in accuracy.items()
     )
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("selm_lib.stages.train_selm", __doc__, argv, train)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from selm_lib.config import ParamsError, load_params, output_dir
+from selm_lib.config.cli import run_stage
 from selm_lib.data.corpora.registry import SCANNERS
 from selm_lib.data.synth.registry import WRITERS
 
@@ -48,25 +49,19 @@ def check(path: str | Path | None = None) -> dict[str, Any]:
     return params
 
 
+def validated(params: dict[str, Any], args: argparse.Namespace) -> str:
+    check_registries(params, args.params or "params.yaml")
+    (output_dir(params) / OK_FILE).write_text(OK_TEXT)
+    return "params.yaml is valid"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m selm_lib.stages.validate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
-    args = parser.parse_args(argv)
-    try:
-        params = check(args.params)
-    except ParamsError as error:
-        print(f"error: {error}", file=sys.stderr)
+    status = run_stage("selm_lib.stages.validate", __doc__, argv, validated)
+    if status:
         print(
             "Nothing was run and no output was touched: fix params.yaml and rerun.", file=sys.stderr
         )
-        return 2
-    (output_dir(params) / OK_FILE).write_text(OK_TEXT)
-    print("params.yaml is valid")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -6,17 +6,20 @@ from __future__ import annotations
 import csv
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
+import yaml
 
 from selm_lib.data.synth.voice import (
     CorpusStyle,
     Speaker,
     emotion_table,
     make_speaker,
+    make_style,
     render_utterance,
 )
 
@@ -92,3 +95,19 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["empty"])
         writer.writeheader()
         writer.writerows(rows)
+
+
+STYLES_PATH = Path(__file__).resolve().parents[1] / "tables" / "synth_styles.yaml"
+
+
+@lru_cache(maxsize=1)
+def style_table() -> dict[str, dict[str, Any]]:
+    """Corpus -> make_style arguments, from ``synth_styles.yaml`` (read once)."""
+    return yaml.safe_load(STYLES_PATH.read_text())
+
+
+def corpus_style(name: str, seed: int) -> CorpusStyle:
+    """The recording style of synthetic corpus ``name``: its row of ``synth_styles.yaml``."""
+    if name not in style_table():
+        raise KeyError(f"no style for synthetic corpus '{name}' in {STYLES_PATH}")
+    return make_style(name, seed=seed, **style_table()[name])

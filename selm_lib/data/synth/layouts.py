@@ -19,6 +19,7 @@ import numpy as np
 from selm_lib.data.synth.common import (
     Plan,
     corpus_rng,
+    corpus_style,
     make_speakers,
     render_clip,
     spread,
@@ -45,14 +46,7 @@ RAVDESS_CODES = {
 
 
 def write_ravdess(root: Path, plan: Plan) -> None:
-    style = make_style(
-        "ravdess",
-        language="en-na",
-        seed=plan.seed,
-        sample_rate=48000,
-        expressiveness=1.0,
-        noise_snr_db=45.0,
-    )
+    style = corpus_style("ravdess", plan.seed)
     # All 60 (emotion, intensity, statement, repetition) combinations of one actor, as in the real
     # corpus (neutral has no strong intensity); a smaller profile keeps a balanced subset.
     combos = [
@@ -117,15 +111,7 @@ CREMA_SENTENCES = (
 
 
 def write_crema_d(root: Path, plan: Plan) -> None:
-    style = make_style(
-        "crema_d",
-        language="en-us",
-        seed=plan.seed,
-        sample_rate=16000,
-        expressiveness=0.8,
-        noise_snr_db=30.0,
-        reverb_rt60_s=0.15,
-    )
+    style = corpus_style("crema_d", plan.seed)
     actors = [str(1001 + i) for i in range(plan.speakers)]
     rng_demo = corpus_rng(plan.seed, "crema_d:demographics")
     genders = [("M", "F")[int(rng_demo.integers(2))] for _ in actors]
@@ -209,15 +195,7 @@ IEMOCAP_EMOTION = {
 
 def write_iemocap(root: Path, plan: Plan) -> None:
     """Five sessions of one female and one male speaker; ``plan.speakers`` is fixed at 10."""
-    style = make_style(
-        "iemocap",
-        language="en-us",
-        seed=plan.seed,
-        sample_rate=16000,
-        expressiveness=0.65,
-        noise_snr_db=28.0,
-        reverb_rt60_s=0.3,
-    )
+    style = corpus_style("iemocap", plan.seed)
     labels = [lab for lab, _ in IEMOCAP_MIX]
     weights = np.array([w for _, w in IEMOCAP_MIX])
     emotions = tuple(IEMOCAP_EMOTION[lab] for lab in labels if lab != "xxx")
@@ -276,14 +254,7 @@ EMODB_TEXTS = ("a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b
 
 
 def write_emodb(root: Path, plan: Plan) -> None:
-    style = make_style(
-        "emodb",
-        language="de",
-        seed=plan.seed,
-        sample_rate=16000,
-        expressiveness=1.0,
-        noise_snr_db=40.0,
-    )
+    style = corpus_style("emodb", plan.seed)
     ids = list(EMODB_SPEAKERS[: plan.speakers])
     genders = ["M" if s in {"03", "10", "11", "12", "15"} else "F" for s in ids]
     speakers = make_speakers("emodb", ids, genders, plan.seed)
@@ -452,15 +423,7 @@ MELD_FOLDERS = (
 def write_meld(root: Path, plan: Plan) -> None:
     """TV dialogue: stereo clips (extracted at 16 kHz without mixing down), noisy, reverberant;
     official splits by dialogue, so characters appear in every split as in the real corpus."""
-    style = make_style(
-        "meld",
-        language="en-us",
-        seed=plan.seed,
-        sample_rate=16000,
-        expressiveness=0.85,
-        noise_snr_db=20.0,
-        reverb_rt60_s=0.2,
-    )
+    style = corpus_style("meld", plan.seed)
     names = [
         MELD_CHARACTERS[i % len(MELD_CHARACTERS)] + ("" if i < 24 else str(i // 24))
         for i in range(plan.speakers)

@@ -17,64 +17,18 @@ import dataclasses
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from selm_lib.data.synth.common import Plan, corpus_rng, make_speakers, render_clip, write_wav
-from selm_lib.data.synth.voice import CorpusStyle, Speaker, make_style
-
-# Corpus -> make_style arguments: each corpus its own language name and channel.
-SEREVALS_STYLES: dict[str, dict[str, Any]] = {
-    "emovo": dict(
-        language="it", sample_rate=48000, expressiveness=1.0, noise_snr_db=38.0, reverb_rt60_s=0.12
-    ),
-    "cafe": dict(language="fr-ca", sample_rate=48000, expressiveness=1.0, noise_snr_db=50.0),
-    "shemo": dict(
-        language="fa", sample_rate=44100, expressiveness=0.9, noise_snr_db=30.0, reverb_rt60_s=0.2
-    ),
-    "subesco": dict(
-        language="bn",
-        sample_rate=48000,
-        expressiveness=0.95,
-        noise_snr_db=42.0,
-        reverb_rt60_s=0.05,
-        bandpass_hz=(70.0, 16000.0),
-    ),
-    "mesd": dict(
-        language="es-mx",
-        sample_rate=48000,
-        expressiveness=0.95,
-        noise_snr_db=34.0,
-        reverb_rt60_s=0.1,
-    ),
-    "aesdd": dict(
-        language="el", sample_rate=44100, expressiveness=1.0, noise_snr_db=36.0, reverb_rt60_s=0.25
-    ),
-    "urdu": dict(
-        language="ur",
-        sample_rate=16000,
-        expressiveness=0.9,
-        noise_snr_db=24.0,
-        reverb_rt60_s=0.3,
-        bandpass_hz=(100.0, 7000.0),
-    ),
-    "casia": dict(
-        language="zh",
-        sample_rate=16000,
-        expressiveness=1.0,
-        noise_snr_db=40.0,
-        bandpass_hz=(60.0, 7600.0),
-    ),
-    "thorsten_emotional": dict(
-        language="de-thorsten", sample_rate=22050, expressiveness=1.0, noise_snr_db=55.0
-    ),
-}
-
-
-def corpus_style(name: str, seed: int) -> CorpusStyle:
-    """The recording style of SER-Evals corpus ``name`` (see ``SEREVALS_STYLES``)."""
-    return make_style(name, seed=seed, **SEREVALS_STYLES[name])
+from selm_lib.data.synth.common import (
+    Plan,
+    corpus_rng,
+    corpus_style,
+    make_speakers,
+    render_clip,
+    write_wav,
+)
+from selm_lib.data.synth.voice import CorpusStyle, Speaker
 
 
 def _slots(speaker_index: int, count: int, n_labels: int) -> Iterator[tuple[int, int, int]]:
