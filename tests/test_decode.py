@@ -88,7 +88,12 @@ def test_generation_stops_at_eos(tokenizer, eos, num_beams: int) -> None:
     assert again == generated
 
 
-def test_untrained_generation_respects_limits(eos) -> None:
+def sequence_scores(model, batch, sequences: list[list[int]]) -> torch.Tensor:
+    """(B, N) summed log-probability of each token sequence given each example (teacher forced)."""
+    return decode.score_classes(model, *inputs_of(batch), sequences)
+
+
+def test_untrained_generation_respects_limits_and_is_stepwise_argmax(tokenizer, eos) -> None:
     model = tiny_model()
     batch = make_batch([" sad"] * 3, frames=[4, 12, 7], seed=2)
     for num_beams in (1, 2):
@@ -97,8 +102,46 @@ def test_untrained_generation_respects_limits(eos) -> None:
         )
         assert len(generated) == 3
         assert all(len(ids) <= 5 and eos not in ids for ids in generated)
+    greedy = decode.generate(model, *inputs_of(batch), eos_token_id=eos, max_new_tokens=5)
+    vocab = len(tokenizer)
+    for b, ids in enumerate(greedy):
+        one = {k: v[b : b + 1] for k, v in batch.items()}
+        # every generated token is the most likely next token after the ones before it, and an
+        # answer shorter than the limit stops where end of text is the most likely next token
+        steps = ids + ([eos] if len(ids) < 5 else [])
+        for t, token in enumerate(steps):
+            scores = sequence_scores(model, one, [ids[:t] + [v] for v in range(vocab)])[0]
+            assert int(scores.argmax()) == token, (b, t)
     with pytest.raises(ValueError, match="max_new_tokens"):
         decode.generate(model, *inputs_of(batch), eos_token_id=eos, max_new_tokens=0)
+
+
+def test_length_penalty_ranks_the_surviving_beams_by_mean_log_probability(tokenizer, eos) -> None:
+    """The search is the same for every length penalty; the final pick is the survivor with the
+    best sum (penalty 0) or best per-token mean (penalty 1), lengths counting the eos. A bias on
+    the eos logit makes answers of different lengths compete (random models rarely stop)."""
+    bias = torch.zeros(len(tokenizer))
+    bias[eos] = 3.0
+    differs = 0
+    for seed in range(12):
+        model = tiny_model(seed=seed)
+        model.lm.lm_head.register_forward_hook(lambda module, args, out: out + bias.to(out.dtype))
+        batch = make_batch([" sad"] * 2, frames=[5, 9], seed=seed)
+        run = {"eos_token_id": eos, "max_new_tokens": 4, "num_beams": 4}
+        plain = decode.beam_search(model, *inputs_of(batch), **run, length_penalty=0.0)
+        mean = decode.beam_search(model, *inputs_of(batch), **run, length_penalty=1.0)
+        for b in range(2):
+            one = {k: v[b : b + 1] for k, v in batch.items()}
+            picks = [
+                plain[b] + [eos] if len(plain[b]) < 4 else plain[b],
+                mean[b] + [eos] if len(mean[b]) < 4 else mean[b],
+            ]
+            total = sequence_scores(model, one, picks)[0]
+            lengths = torch.tensor([float(len(p)) for p in picks])
+            assert total[0] >= total[1] - 1e-5  # penalty 0 keeps the larger sum
+            assert (total / lengths)[1] >= (total / lengths)[0] - 1e-5  # penalty 1 the larger mean
+            differs += plain[b] != mean[b]
+    assert differs > 0  # the penalty changed at least one pick
 
 
 @pytest.mark.parametrize("seed", [0, 1])

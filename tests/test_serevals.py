@@ -207,3 +207,57 @@ def test_train_probe_rejects_bad_labels():
     frames, labels = _toy(n=10)
     with pytest.raises(ValueError):
         se.train_probe(frames, labels + 5, 3, probe_config(epochs=1))
+
+
+def trace(config, frames, labels, n_classes=3):
+    steps = []
+    head = se.train_probe(frames, labels, n_classes, config, on_step=steps.append)
+    return head, steps
+
+
+def test_probe_uses_the_one_cycle_schedule():
+    frames, labels = _toy(n=64)
+    config = probe_config(epochs=5, batch_size=8, learning_rate=2e-3, warmup=0.2, seed=1)
+    _, steps = trace(config, frames, labels)
+    lrs = [s["lr"] for s in steps]
+    total = len(lrs)
+    assert total == 5 * 8  # 64 clips in batches of 8, 5 epochs
+    peak = int(np.argmax(lrs))
+    assert lrs[peak] == pytest.approx(2e-3)
+    assert peak == round(0.2 * total) - 1  # warm-up over 20 % of the steps
+    assert lrs[0] == pytest.approx(2e-3 / 25)  # OneCycle starts at max_lr / 25
+    assert all(a < b for a, b in zip(lrs[:peak], lrs[1 : peak + 1], strict=True))  # rises
+    assert all(a > b for a, b in zip(lrs[peak:-1], lrs[peak + 1 :], strict=True))  # then decays
+    assert lrs[-1] < 2e-3 / 1000
+
+
+def test_probe_loss_is_label_smoothed_cross_entropy():
+    frames, labels = _toy(n=16)
+    config = probe_config(epochs=1, batch_size=16, dropout=0.0, label_smoothing=0.1, seed=3)
+    _, steps = trace(config, frames, labels)
+    torch.manual_seed(3)  # the head's initial weights, as train_probe draws them
+    head = se.FrameMLPHead(8, 3, hidden=config.hidden, dropout=0.0)
+    (index,) = se.length_batches([len(f) for f in frames], 16)
+    x, mask = se._collate(frames, index)
+    with torch.no_grad():
+        logits = head(x, mask)
+    target = torch.tensor(labels[index])
+    smoothed = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.1)
+    plain = torch.nn.functional.cross_entropy(logits, target)
+    assert steps[0]["loss"] == pytest.approx(float(smoothed), rel=1e-5)
+    assert abs(float(smoothed) - float(plain)) > 1e-3  # the smoothing is visible
+
+
+def test_probe_clips_gradients_and_decays_weights():
+    frames, labels = _toy(n=32)
+    _, steps = trace(probe_config(epochs=2, batch_size=8, grad_clip=1e-3, seed=2), frames, labels)
+    assert all(s["clipped_norm"] <= 1e-3 * (1 + 1e-4) for s in steps)
+    assert max(s["grad_norm"] for s in steps) > 1e-2  # clipping did something
+    base = dict(epochs=4, batch_size=8, learning_rate=5e-3, grad_clip=0.0, seed=2)
+    decayed = se.train_probe(frames, labels, 3, probe_config(**base, weight_decay=0.5))
+    plain = se.train_probe(frames, labels, 3, probe_config(**base, weight_decay=0.0))
+
+    def norm(head):
+        return float(sum(p.detach().pow(2).sum() for p in head.parameters() if p.dim() > 1))
+
+    assert norm(decayed) < norm(plain)

@@ -155,7 +155,6 @@ def project(tmp_path_factory):
 
 def test_run_backbone_scores_in_domain_and_ood_pairs(project):
     params, lengths, (results, predictions, meta) = project
-    assert max(lengths) <= 10  # truncated to max_seconds (0.2 s x 50 frames/s)
     in_domain = results[results["kind"] == "in_domain"]
     assert list(in_domain["train"]) == ["c1", "c2", "c3", "c4"]
     assert set(in_domain["split"]) == {rs.SPEAKER_DISJOINT}

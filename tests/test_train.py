@@ -13,7 +13,7 @@ from selm_lib.config.device import resolve_device
 from selm_lib.selm.batching import Encoded, TrainingError, answer_text, encode_triplets
 from selm_lib.selm.model import build_selm
 from selm_lib.selm.tokenizer import train_bpe
-from selm_lib.selm.train import TrainConfig, epoch_batches, fit
+from selm_lib.selm.train import TrainConfig, epoch_batches, evaluate, fit
 
 from .test_model import tiny_config
 
@@ -97,11 +97,20 @@ def run(tokenizer, out_dir, epochs=4, stop_after=None, patience=10):
     return model, result
 
 
-def test_learns_above_chance(tokenizer, tmp_path):
-    _, result = run(tokenizer, tmp_path, epochs=6)
-    last = result["history"][-1]
-    assert last["val_loss"] < result["history"][0]["val_loss"]
-    assert max(h["val_accuracy_categorical"] for h in result["history"]) > 0.6  # chance 1/3
+def test_learns_above_chance_and_keeps_the_best_epoch(tokenizer, tmp_path):
+    model, result = run(tokenizer, tmp_path, epochs=6)
+    history = result["history"]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    kept = history[result["best_epoch"] - 1]
+    assert kept["val_loss"] == min(h["val_loss"] for h in history)
+    assert (
+        kept["val_accuracy_categorical"] > 0.6
+    )  # the kept epoch's, not the best seen (chance 1/3)
+    # the returned model holds the kept epoch's weights: scoring it again gives that epoch's numbers
+    _, validation, candidates = setup(tokenizer)
+    again = evaluate(model, validation, candidates, tokenizer.pad_token_id, torch.device("cpu"))
+    assert again["accuracy"]["categorical"] == pytest.approx(kept["val_accuracy_categorical"])
+    assert again["total_loss"] == pytest.approx(kept["val_loss"], rel=1e-5)
 
 
 def test_two_seeded_runs_are_identical(tokenizer, tmp_path):
@@ -115,6 +124,29 @@ def test_resume_after_interruption_matches(tokenizer, tmp_path):
     _, first = run(tokenizer, tmp_path / "cut", epochs=3, stop_after=1)
     assert first["interrupted"] and len(first["history"]) == 1
     assert (tmp_path / "cut" / "last.pt").is_file()
+    # what the checkpoint holds: trainable weights only (the frozen LM is rebuilt, not stored),
+    # optimiser and schedule, the CPU generator and (None without CUDA) every CUDA generator,
+    # which dropout on a GPU draws from
+    saved = torch.load(tmp_path / "cut" / "last.pt", map_location="cpu", weights_only=False)
+    assert set(saved) == {
+        "model",
+        "optimizer",
+        "scheduler",
+        "torch_rng",
+        "cuda_rng",
+        "state",
+        "config",
+    }
+    assert saved["config"]["seed"] == 7 and saved["config"]["epochs"] == 3
+    assert not any(k.startswith("lm.") for k in saved["model"])
+    assert set(saved["model"]) == {n for n, p in model_a.named_parameters() if p.requires_grad}
+    assert saved["state"]["epoch"] == 1 and len(saved["state"]["history"]) == 1
+    assert saved["torch_rng"].dtype == torch.uint8
+    assert saved["torch_rng"].shape == torch.get_rng_state().shape
+    if torch.cuda.is_available():
+        assert len(saved["cuda_rng"]) == torch.cuda.device_count()
+    else:
+        assert saved["cuda_rng"] is None
     model_b, resumed = run(tokenizer, tmp_path / "cut", epochs=3)
     assert resumed["history"] == whole["history"]
     for (name, a), (_, b) in zip(
@@ -124,10 +156,16 @@ def test_resume_after_interruption_matches(tokenizer, tmp_path):
 
 
 def test_early_stopping_keeps_best(tokenizer, tmp_path):
-    _, result = run(tokenizer, tmp_path, epochs=30, patience=1)
+    model, result = run(tokenizer, tmp_path, epochs=30, patience=1)
     losses = [h["val_loss"] for h in result["history"]]
     assert len(losses) < 30
     assert result["best_epoch"] == int(np.argmin(losses)) + 1
+    assert result["best_epoch"] < len(losses)  # stopped after a worse epoch
+    # the model returned holds the best epoch's weights, not the last epoch's
+    _, validation, candidates = setup(tokenizer)
+    again = evaluate(model, validation, candidates, tokenizer.pad_token_id, torch.device("cpu"))
+    assert again["total_loss"] == pytest.approx(min(losses), rel=1e-5)
+    assert again["total_loss"] != pytest.approx(losses[-1], rel=1e-5)
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
@@ -143,11 +181,14 @@ def test_missing_features_name_the_stage(tokenizer):
         encode_triplets(rows, {}, tokenizer)
 
 
-def test_device_auto_and_bad_cuda():
-    assert resolve_device("auto").type in ("cpu", "cuda")
-    if not torch.cuda.is_available():
-        with pytest.raises(ParamsError, match="common.device"):
-            resolve_device("cuda")
+def test_device_auto_and_bad_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ParamsError, match="common.device"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda" and resolve_device("cuda").type == "cuda"
+    assert resolve_device("cpu").type == "cpu"  # an explicit cpu is kept on a GPU host
 
 
 def test_encoded_shapes(tokenizer):

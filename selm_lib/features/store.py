@@ -68,16 +68,23 @@ class FeatureStore:
     def utterance_ids(self) -> list[str]:
         return list(self.index["utterance_id"])
 
-    def get(self, utterance_id: str) -> np.ndarray:
-        """``(frames, hidden)`` float32, or ``(L+1, frames, hidden)`` for layer ``"all"``."""
+    def get(self, utterance_id: str, max_frames: int | None = None) -> np.ndarray:
+        """``(frames, hidden)`` float32, or ``(L+1, frames, hidden)`` for layer ``"all"``.
+
+        ``max_frames`` reads only the first frames of the clip from disk (a truncation that owns
+        its memory, not a view of the whole clip)."""
         row = self._row(utterance_id)
         shard, start, frames = (int(v) for v in self._where[row])
+        if max_frames is not None:
+            frames = min(frames, int(max_frames))
         array = self._shard(shard).get_slice(TENSOR)[start : start + frames]
         return self._to_output(array)
 
-    def get_many(self, utterance_ids: Iterable[str]) -> list[np.ndarray]:
+    def get_many(
+        self, utterance_ids: Iterable[str], max_frames: int | None = None
+    ) -> list[np.ndarray]:
         """:meth:`get` for several utterances, in the order given."""
-        return [self.get(uid) for uid in utterance_ids]
+        return [self.get(uid, max_frames) for uid in utterance_ids]
 
     def pooled(self, utterance_ids: Iterable[str] | None = None) -> np.ndarray:
         """Mean over frames per utterance: ``(N, hidden)`` float32 (``(N, L+1, hidden)`` for

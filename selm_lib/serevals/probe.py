@@ -14,7 +14,7 @@ Re-implemented from the protocol description (REFERENCE.md section 2), not from 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,12 +106,15 @@ def train_probe(
     labels: np.ndarray,
     n_classes: int,
     config: ProbeConfig,
+    on_step: Callable[[dict[str, float]], None] | None = None,
 ) -> FrameMLPHead:
     """Train the frame MLP head; returns the model after the last epoch, in eval mode.
 
     Batches group utterances of similar length (sorted by frame count, chunked); the batch order
     is shuffled every epoch with a generator seeded from ``config.seed``, so two runs with the same
-    seed give the same weights.
+    seed give the same weights. ``on_step`` (for tests and diagnostics; it makes every step wait
+    for its loss) receives each step's learning rate, loss, and gradient norm before and after
+    clipping.
     """
     dim = _check_frames(frames)
     labels = np.asarray(labels, dtype=np.int64)
@@ -143,8 +146,19 @@ def train_probe(
             loss = loss_fn(head(x, mask), target[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            norm = None
             if config.grad_clip and config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(head.parameters(), config.grad_clip)
+                norm = nn.utils.clip_grad_norm_(head.parameters(), config.grad_clip)
+            if on_step is not None:
+                clipped = torch.norm(torch.stack([p.grad.norm() for p in head.parameters()]))
+                on_step(
+                    {
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "loss": float(loss.detach()),
+                        "grad_norm": float(norm if norm is not None else clipped),
+                        "clipped_norm": float(clipped),
+                    }
+                )
             optimizer.step()
             scheduler.step()
     head.eval()

@@ -173,8 +173,7 @@ def load_frames(
             f"'features.backbones.{backbone}.corpora' and run dvc repro features"
         )
     max_frames = max(1, int(params["serevals"]["max_seconds"] * FRAMES_PER_SECOND))
-    arrays = FeatureStore.open(folder).get_many(utterances)
-    return [np.asarray(a[:max_frames], dtype=np.float32) for a in arrays]
+    return FeatureStore.open(folder).get_many(utterances, max_frames=max_frames)
 
 
 # ----------------------------------------------------------------------------- one backbone

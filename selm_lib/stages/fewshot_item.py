@@ -20,9 +20,10 @@ import pandas as pd
 
 from selm_lib.config.cli import run_stage
 from selm_lib.config.device import resolve_device
+from selm_lib.data.curate import read_curated
 from selm_lib.data.labels import class_map, classes_of
 from selm_lib.evaluation import metrics as M
-from selm_lib.evaluation.baseline import pool_frames
+from selm_lib.evaluation.baseline import pool_frames, restricted_predictions
 from selm_lib.evaluation.ood import evaluation_rows, load_baseline, map_answer, selm_predict
 from selm_lib.features.store import load_features
 from selm_lib.selm.adapt import (
@@ -39,9 +40,6 @@ from selm_lib.selm.artifacts import load_trained
 
 def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
     """One (k, seed) item over every few-shot corpus and method; returns metrics + predictions."""
-    from selm_lib.data.curate import read_curated
-    from selm_lib.evaluation.baseline import restricted_predictions
-
     common, features, selm = params["common"], params["features"], params["selm"]
     curate, fewshot, eval_ood = params["curate"], params["fewshot"], params["eval_ood"]
     device = resolve_device(common["device"])
