@@ -36,15 +36,32 @@ PROJECT = Path(__file__).resolve().parent.parent
 NOT_BYTE_STABLE = re.compile(r"^features@")
 
 
-def repro(root: Path, env: dict[str, str]) -> tuple[float, list[str]]:
+def repro(root: Path, env: dict[str, str]) -> tuple[float, list[str], dict[str, float]]:
+    """``dvc repro`` in ``root``: wall seconds, the stages that ran, and each stage's seconds
+    (from the moment DVC announces it to the next announcement or the end)."""
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro"], cwd=root, env=env, capture_output=True, text=True
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=root,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"dvc repro failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return seconds, re.findall(r"Running stage '([^']+)'", result.stdout)
+    stages, began, tail = [], [], []
+    for line in process.stdout:
+        tail = (tail + [line])[-60:]
+        found = re.match(r"Running stage '([^']+)'", line)
+        if found:
+            stages.append(found[1])
+            began.append(time.perf_counter())
+    process.wait()
+    end = time.perf_counter()
+    if process.returncode != 0:
+        raise SystemExit("dvc repro failed:\n" + "".join(tail))
+    ends = began[1:] + [end]
+    durations = {s: round(e - b, 1) for s, b, e in zip(stages, began, ends, strict=True)}
+    return end - start, stages, durations
 
 
 def out_hashes(lock: dict) -> dict[str, dict[str, str]]:
@@ -78,8 +95,12 @@ def main() -> int:
         root = Path(tmp) / "selm"
         subprocess.run(["git", "clone", "-q", str(PROJECT), str(root)], check=True)
         (root / "dvc.lock").unlink(missing_ok=True)  # run everything, as on a fresh machine
-        seconds, stages = repro(root, env)
-        record["full_repro"] = {"seconds": round(seconds, 1), "stages": len(stages)}
+        seconds, stages, durations = repro(root, env)
+        record["full_repro"] = {
+            "seconds": round(seconds, 1),
+            "stages": len(stages),
+            "stage_seconds": durations,
+        }
         print(f"full dvc repro: {seconds:.1f} s, {len(stages)} stages", flush=True)
 
         fresh = out_hashes(yaml.safe_load((root / "dvc.lock").read_text()))
@@ -100,19 +121,19 @@ def main() -> int:
         edits = {}
         figures = root / "selm_lib" / "serevals" / "figures.py"
         figures.write_text(figures.read_text() + "\n# touched by benchmarks/reproduce.py\n")
-        edits["touch selm_lib/serevals/figures.py"] = repro(root, env)
+        edits["touch selm_lib/serevals/figures.py"] = repro(root, env)[:2]
         notebook = root / "notebooks" / "02_train_selm.py"
         notebook.write_text(
             notebook.read_text().replace("## Loss curves", "## Loss curves, by epoch")
         )
-        edits["edit the prose of notebooks/02_train_selm.py"] = repro(root, env)
+        edits["edit the prose of notebooks/02_train_selm.py"] = repro(root, env)[:2]
         params = yaml.safe_load((root / "params.yaml").read_text())
         params["features"]["backbones"]["se_hubert_b"] = params["features"]["backbones"][
             "se_hubert"
         ]
         params["serevals_sweep"]["backbones"].append("se_hubert_b")
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        edits["add SER-Evals backbone se_hubert_b"] = repro(root, env)
+        edits["add SER-Evals backbone se_hubert_b"] = repro(root, env)[:2]
         record["rerun_cost"] = {
             name: {"seconds": round(s, 1), "stages": ran} for name, (s, ran) in edits.items()
         }
