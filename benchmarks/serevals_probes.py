@@ -3,7 +3,7 @@ on features that are already cached.
 
     .venv/bin/python benchmarks/serevals_probes.py [--out benchmarks/results/serevals_probes.json]
 
-Run it in the project after ``dvc repro features`` (or a full ``make repro``): it reads
+Run it in the project after ``dvc repro features`` (all features@NAME stages, or a full ``make repro``): it reads
 ``artifacts/manifests`` and ``artifacts/features`` and runs, for each backbone of
 ``serevals_sweep.backbones``, exactly what the ``serevals_probe`` stage item runs
 (:func:`selm_lib.serevals.protocol.run_backbone`: one probe trained per corpus on length-grouped

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from selm_lib.config.sections import Fewshot
+from selm_lib.evaluation.fewshot_results import FewshotError
 from selm_lib.selm.adapt import (
     TUNABLE,
-    FewshotError,
     _adapt_baseline,
     _adapt_selm,
     speaker_partition,

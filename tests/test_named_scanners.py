@@ -32,6 +32,7 @@ def test_label_folders_baum1_every_unknown_folder_is_other(tmp_path):
             "Neutral/S003_001.wav",
             "Boredom/S004_002.wav",
             "Happiness/nested/S005_004.wav",
+            "Happiness/other/S005_004.wav",  # the same name in another subfolder
         ],
     )
     manifest = scan("baum1", root)
@@ -40,14 +41,15 @@ def test_label_folders_baum1_every_unknown_folder_is_other(tmp_path):
         "Anger/S001_003",
         "Boredom/S004_002",
         "Happiness/S002_010",
-        "Happiness/S005_004",
+        "Happiness/nested/S005_004",
+        "Happiness/other/S005_004",
         "Neutral/S003_001",
     ]
     assert by_id.loc["Boredom/S004_002", "serevals8"] == "other"  # the label map's * row
     assert by_id.loc["Anger/S001_003", "serevals8"] == "anger"
-    assert by_id.loc["Happiness/S005_004", "label"] == "Happiness"  # any depth below the label
+    assert by_id.loc["Happiness/nested/S005_004", "label"] == "Happiness"  # any depth below
     assert set(manifest["speaker"]) == {""}  # no speaker in this layout
-    assert len(usable(manifest)) == 5
+    assert len(usable(manifest)) == 6
 
 
 def test_label_folders_eekk_unknown_folder_is_quarantined(tmp_path):

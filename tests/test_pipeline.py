@@ -178,9 +178,11 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     }, third
     assert digest(project / "reports" / "01_curate.ipynb") != before
 
+    # beam width changes the generated answers only: the few-shot items (class scoring on the same
+    # baseline) do not rerun
     set_param(project, "eval_ood", "num_beams", 2)
     fifth = sh([sys.executable, "-m", "dvc", "repro"], project)
-    assert ran(fifth) - {"index"} - FEWSHOT == {"validate", "eval_ood", "report_eval_ood"}, fifth
+    assert ran(fifth) == {"validate", "eval_ood", "report_eval_ood", "index"}, fifth
 
     # adding a k runs only the new item (and the aggregate and its report)
     set_param(project, "fewshot_sweep", "k", [0, 1, 2])

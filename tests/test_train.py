@@ -10,6 +10,7 @@ import torch
 
 from selm_lib.config import ParamsError
 from selm_lib.config.device import resolve_device
+from selm_lib.selm import train as train_module
 from selm_lib.selm.batching import Encoded, TrainingError, answer_text, encode_triplets
 from selm_lib.selm.model import build_selm
 from selm_lib.selm.tokenizer import train_bpe
@@ -196,3 +197,19 @@ def test_encoded_shapes(tokenizer):
     assert isinstance(train, Encoded)
     assert all(ids[-1] == tokenizer.eos_token_id for ids in train.answer_ids)
     assert len(train.features) == len(train.prompt_ids) == len(train.views)
+
+
+def test_resume_restores_the_cuda_generators(tokenizer, tmp_path, monkeypatch):
+    """On a GPU host the checkpoint carries every CUDA generator and a resumed run restores them
+    (dropout on the GPU draws from them); simulated here, since the tests run on CPU."""
+    state = [torch.tensor([7, 1, 3], dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(train_module, "_cuda_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    run(tokenizer, tmp_path, epochs=2, stop_after=1)
+    saved = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=False)
+    assert [t.tolist() for t in saved["cuda_rng"]] == [[7, 1, 3]]
+    assert restored == []
+    run(tokenizer, tmp_path, epochs=2)
+    assert len(restored) == 1 and [t.tolist() for t in restored[0]] == [[7, 1, 3]]

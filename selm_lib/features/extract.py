@@ -39,7 +39,7 @@ from selm_lib.features.store import (
     store_folder,
 )
 
-BACKBONE_KEYS = {"source", "layer", "seed", "corpora"}
+BACKBONE_KEYS = {"source", "layer", "corpora"}  # as selm_lib.config.sections.BackboneEntry
 
 
 def _number(value: Any, digits: int | None) -> str:
@@ -350,10 +350,11 @@ def compute_features(
 
 
 def backbone_specs(features_params: Mapping[str, Any], *, seed: int = 0) -> dict[str, BackboneSpec]:
-    """``features.backbones`` of params.yaml as specs (``seed`` is used where an entry has none).
+    """``features.backbones`` of params.yaml as specs.
 
-    Each entry is ``{source: ..., layer: ..., seed: (optional), corpora: (optional)}``;
-    ``features.chunk_seconds`` applies to all of them. ``corpora`` is read by :func:`compute_all`.
+    Each entry is ``{source: ..., layer: ..., corpora: (optional)}``; ``seed`` (common.seed, the
+    random presets' initialisation) and ``features.chunk_seconds`` apply to all of them.
+    ``corpora`` is read by :func:`compute_all`.
     """
     entries = features_params.get("backbones")
     if not isinstance(entries, Mapping) or not entries:
@@ -379,7 +380,7 @@ def backbone_specs(features_params: Mapping[str, Any], *, seed: int = 0) -> dict
         specs[name] = BackboneSpec(
             source=str(entry["source"]),
             layer=entry["layer"],
-            seed=int(entry.get("seed", seed)),
+            seed=int(seed),
             chunk_seconds=chunk_seconds,
             params_key=key,
         )

@@ -54,6 +54,11 @@ def weighted_loss(output: Any, batch: dict[str, Any]) -> torch.Tensor:
     return -(weights * log_likelihood).sum() / (weights * tokens).sum()
 
 
+def _cuda_available() -> bool:
+    """Whether CUDA generators exist to save and restore (a seam for the CPU tests)."""
+    return torch.cuda.is_available()
+
+
 def _autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -163,7 +168,7 @@ def fit(
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         torch.set_rng_state(checkpoint["torch_rng"])
-        if checkpoint.get("cuda_rng") is not None and torch.cuda.is_available():
+        if checkpoint.get("cuda_rng") is not None and _cuda_available():
             torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])  # dropout on the GPU draws here
         state = checkpoint["state"]
         log(f"resumed from {last} after epoch {state['epoch']}")
@@ -207,7 +212,7 @@ def fit(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "cuda_rng": torch.cuda.get_rng_state_all() if _cuda_available() else None,
                 "state": state,
                 "config": asdict(config),
             },

@@ -150,7 +150,7 @@ def build_triplets(
             "labels for the views in 'selm.views'"
         )
     triplets = pd.concat(frames, ignore_index=True)[TRIPLET_COLUMNS]
-    if selm.get("balance_answers", False):
+    if selm["balance_answers"]:
         triplets["weight"] = balanced_weights(triplets)
     return triplets
 

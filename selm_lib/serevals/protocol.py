@@ -25,7 +25,7 @@ For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
 Scores are over the classes present in the scored truth; a prediction of another class counts as
 an error. ``chance_ua`` (1 / classes) is the unweighted accuracy of any constant or random guess.
 
-``python -m selm_lib.stages.serevals_probe probe --backbone NAME`` runs one item (a DVC matrix
+``python -m selm_lib.stages.serevals_probe --backbone NAME`` runs one item (a DVC matrix
 entry); :mod:`selm_lib.serevals.results` aggregates the items.
 """
 
@@ -170,7 +170,7 @@ def load_frames(
         raise SerevalsError(
             f"no cached features for backbone '{backbone}' (params.yaml "
             f"'serevals_sweep.backbones') and corpus '{corpus}' in {folder}: add '{corpus}' to "
-            f"'features.backbones.{backbone}.corpora' and run dvc repro features"
+            f"'features.backbones.{backbone}.corpora' and run dvc repro features@{backbone}"
         )
     max_frames = max(1, int(params["serevals"]["max_seconds"] * FRAMES_PER_SECOND))
     return FeatureStore.open(folder).get_many(utterances, max_frames=max_frames)

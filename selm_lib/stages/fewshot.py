@@ -16,7 +16,7 @@ from typing import Any
 
 from selm_lib.config import project_root
 from selm_lib.config.cli import run_stage
-from selm_lib.selm.adapt import aggregate
+from selm_lib.evaluation.fewshot_results import aggregate
 
 
 def fewshot(params: dict[str, Any], args: argparse.Namespace) -> str:

@@ -24,17 +24,10 @@ from selm_lib.data.curate import read_curated
 from selm_lib.data.labels import class_map, classes_of
 from selm_lib.evaluation import metrics as M
 from selm_lib.evaluation.baseline import pool_frames, restricted_predictions
+from selm_lib.evaluation.fewshot_results import METRICS, FewshotError, item_folder
 from selm_lib.evaluation.ood import evaluation_rows, load_baseline, map_answer, selm_predict
 from selm_lib.features.store import load_features
-from selm_lib.selm.adapt import (
-    METRICS,
-    FewshotError,
-    _adapt_baseline,
-    _adapt_selm,
-    item_folder,
-    speaker_partition,
-    support_set,
-)
+from selm_lib.selm.adapt import _adapt_baseline, _adapt_selm, speaker_partition, support_set
 from selm_lib.selm.artifacts import load_trained
 
 

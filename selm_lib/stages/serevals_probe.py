@@ -40,10 +40,10 @@ def write_backbone(
 
 
 def probe(params: dict[str, Any], args: argparse.Namespace) -> str:
-    if args.backbone not in params["serevals_sweep"]["backbones"]:
+    if args.backbone not in params["features"]["backbones"]:
         raise SerevalsError(
-            f"'{args.backbone}' is not listed in params.yaml 'serevals_sweep.backbones' "
-            f"({', '.join(params['serevals_sweep']['backbones'])})"
+            f"'{args.backbone}' is not a params.yaml 'features.backbones' entry (the DVC matrix "
+            "runs every entry of 'serevals_sweep.backbones', which validate checks)"
         )
     output_dir(params, "serevals", "probes")
     start = time.perf_counter()
@@ -58,7 +58,7 @@ def probe(params: dict[str, Any], args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     def options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--backbone", required=True, help="a serevals_sweep.backbones entry")
+        parser.add_argument("--backbone", required=True, help="a features.backbones entry")
 
     return run_stage("selm_lib.stages.serevals_probe", __doc__, argv, probe, options)
 

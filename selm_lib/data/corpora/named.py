@@ -5,7 +5,8 @@ A rule names the folders to walk under the corpus root (all of it, the folders m
 pattern, or a table of folder names with the value each one stands for), a regular expression
 whose named groups take a file name apart, and format strings that build the manifest fields from
 those groups. Inside a format, ``{folder}`` is the walked folder's name, ``{folder_value}`` its
-value from the table, ``{stem}`` the file name without extension, ``!u`` upper-cases and a
+value from the table, ``{stem}`` the file name without extension, ``{relative}`` the file's
+path below the walked folder without extension, ``!u`` upper-cases and a
 precision (``:.1``) keeps the first characters. A file whose name does not parse, or whose name
 disagrees with its folder, is kept with the reason as its quarantine.
 
@@ -82,9 +83,15 @@ class NameRule:
                 if (root / name).is_dir():
                     yield root / name, value
 
-    def item(self, path: Path, folder: str, folder_value: str) -> Item:
-        """The manifest record of one file found in ``folder``."""
-        context = {"folder": folder, "folder_value": folder_value, "stem": path.stem}
+    def item(self, path: Path, folder: str, folder_value: str, root: Path | None = None) -> Item:
+        """The manifest record of one file found in ``folder`` (the folder's path is ``root``)."""
+        relative = path.relative_to(root).with_suffix("").as_posix() if root else path.stem
+        context = {
+            "folder": folder,
+            "folder_value": folder_value,
+            "stem": path.stem,
+            "relative": relative,
+        }
         match = re.fullmatch(self.name_pattern, path.stem)
         if match is None:
             fields = {k: _FORMAT.format(v, **context) for k, v in self.unparsed_fields.items()}
@@ -112,20 +119,22 @@ class NameRule:
         """Every wav file below the walked folders, as manifest records (the scanner's ``find``)."""
         for folder, value in self.folders_under(root):
             for path in wav_files(folder):
-                yield self.item(path, folder.name, value)
+                yield self.item(path, folder.name, value, folder)
 
 
 def label_folders(label_map: Mapping[str, str] | None = None) -> NameRule:
     """The generic label-folder layout ``ROOT/<label>/**/*.wav``: the label is the folder name
     (through ``label_map.csv`` like every label), there is no speaker (splits of such a corpus
-    are labelled speaker-unknown), the utterance id is ``<label>/<stem>``. ``label_map`` limits
+    are labelled speaker-unknown), the utterance id is the file's path below the corpus root
+    without extension (``<label>/<sub>/<stem>``: unique even when two subfolders hold the same
+    name). ``label_map`` limits
     the folders read (folder name -> label); by default every folder is a label."""
     return NameRule(
         name_pattern=r".+",
         bad_name="",
         speaker="",
         label="{folder_value}",
-        uid="{folder}/{stem}",
+        uid="{folder}/{relative}",
         folders=label_map if label_map is not None else r"[^.].*",
         unparsed_fields={},
     )

@@ -42,7 +42,7 @@ from selm_lib.data.corpora.base import (
     build_manifest,
     layout_error,
     usable,
-)  # noqa: F401  (MANIFEST_COLUMNS ... are re-exported below)
+)
 
 SCANNERS: dict[str, Scanner] = {
     module.SCANNER.name: module.SCANNER
