@@ -4,6 +4,7 @@ rendering one clip with label noise, and writing wav and CSV files."""
 from __future__ import annotations
 
 import csv
+import struct
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -111,3 +112,14 @@ def corpus_style(name: str, seed: int) -> CorpusStyle:
     if name not in style_table():
         raise KeyError(f"no style for synthetic corpus '{name}' in {STYLES_PATH}")
     return make_style(name, seed=seed, **style_table()[name])
+
+
+def write_float_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    """A mono 32-bit float WAV written byte by byte: libsndfile adds a PEAK chunk with the
+    current time to float files, which would make the synthetic corpora differ between runs."""
+    data = np.asarray(samples, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, sample_rate, sample_rate * 4, 4, 32)  # IEEE float, mono
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)

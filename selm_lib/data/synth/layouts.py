@@ -25,6 +25,7 @@ from selm_lib.data.synth.common import (
     spread,
     vad_ratings,
     write_csv,
+    write_float_wav,
     write_wav,
 )
 from selm_lib.data.synth.voice import (
@@ -348,7 +349,7 @@ def write_msp_podcast(root: Path, plan: Plan) -> None:
         audios = root / "Audios"
         (audios / "MSP-PODCAST_9001_0001.wav").write_text("this is not audio\n")  # non-audio
         nan = np.full(16000, np.nan, dtype=np.float32)
-        write_wav(audios / "MSP-PODCAST_9001_0002.wav", nan, 16000, subtype="FLOAT")  # NaN-filled
+        write_float_wav(audios / "MSP-PODCAST_9001_0002.wav", nan, 16000)  # NaN-filled
         write_wav(
             audios / "MSP-PODCAST_9001_0003.wav", np.zeros(16000, np.float32), 16000
         )  # silent
