@@ -3,9 +3,9 @@ on features that are already cached.
 
     .venv/bin/python benchmarks/serevals_probes.py [--out benchmarks/results/serevals_probes.json]
 
-Run it in the project after ``dvc repro features`` (all features@NAME stages, or a full ``make repro``): it reads
-``artifacts/manifests`` and ``artifacts/features`` and runs, for each backbone of
-``serevals_sweep.backbones``, exactly what the ``serevals_probe`` stage item runs
+Run it in the project after ``dvc repro features`` (every features@NAME stage) or a full
+``make repro``: it reads ``artifacts/manifests`` and ``artifacts/features`` and runs, for each
+backbone of ``serevals_sweep.backbones``, exactly what the ``serevals_probe`` stage item runs
 (:func:`selm_lib.serevals.protocol.run_backbone`: one probe trained per corpus on length-grouped
 batches of cached frames, in-domain scoring, OOD scoring of every cluster pair under four logit
 adjustments), each in its own process so that its peak memory is its own. Nothing is written to
