@@ -26,8 +26,9 @@ is its own:
    encoding, float16 shards) and the padding of its batches. The store it writes feeds part 2.
 2. ``train_cache``: the SELM training step as ``selm_lib.selm.train.fit`` runs it (collate, forward,
    view-weighted loss, backward through the frozen LM, grad clipping, AdamW step) on batches of
-   ``--batch-size`` clips whose features were read once from the store. The encoder is never
-   loaded in this process.
+   ``--batch-size`` clips whose features are read from the store at each step (lazily, as
+   ``fit`` reads them; the read is part of the step time). The encoder is never loaded in this
+   process.
 3. ``train_online``: the same batches and step, but each step first encodes the batch's
    waveforms (already decoded in memory, so no file reading is charged to it) with the encoder
    under ``torch.inference_mode``.
@@ -387,6 +388,7 @@ def train(
 
     from selm_lib.config.device import resolve_device
     from selm_lib.data.audio import load_audio
+    from selm_lib.features.frames import FrameSet
     from selm_lib.features.store import FeatureStore
     from selm_lib.selm.batching import encode_triplets
     from selm_lib.selm.train import weighted_loss
@@ -403,12 +405,12 @@ def train(
         audio_dim = backbone.hidden_size
         waves = [load_audio(p) for p in manifest["path"]]  # decoded before the clock starts
         placeholder = np.zeros((1, audio_dim), np.float32)
-        encoded_features = {key: placeholder for key in keys}
-    else:
+        encoded_features = [placeholder] * len(keys)
+    else:  # read lazily from the store a batch at a time, as fit() does
         store = FeatureStore.open(store_dir)
-        encoded_features = {(CORPUS, uid): store.get(uid) for uid in manifest["utterance_id"]}
-        audio_dim = next(iter(encoded_features.values())).shape[1]
-        out["cache_read_seconds"] = round(time.perf_counter() - started, 3)
+        encoded_features = FrameSet.from_keys({CORPUS: store}, keys)
+        audio_dim = encoded_features.dim
+        out["cache_open_seconds"] = round(time.perf_counter() - started, 3)
     model, tokenizer = selm_for(size, params, audio_dim, triplets)
     model.to(device).train()
     encoded = encode_triplets(triplets, encoded_features, tokenizer)

@@ -56,8 +56,10 @@ def test_score_classes_matches_forward(tokenizer) -> None:
             expected = model(**batch).log_likelihood
             assert torch.allclose(scores[:, c], expected, atol=1e-4), text
 
-    chunked = decode.score_classes(model, *inputs_of(batch), candidates, candidates_per_chunk=1)
-    assert torch.allclose(chunked, scores, atol=1e-5)
+    # Bounded passes (one example x one candidate at a time, and an uneven split) score the same.
+    for rows in (1, 5):
+        chunked = decode.score_classes(model, *inputs_of(batch), candidates, rows_per_chunk=rows)
+        assert torch.allclose(chunked, scores, atol=1e-5), rows
     mean = decode.score_classes(model, *inputs_of(batch), candidates, normalize="mean")
     lengths = torch.tensor([len(c) for c in candidates], dtype=torch.float)
     assert torch.allclose(mean, scores / lengths, atol=1e-5)
@@ -166,7 +168,7 @@ def test_full_width_beam_search_is_exact(eos) -> None:
     greedy = decode.generate(model, *inputs_of(batch), eos_token_id=eos, max_new_tokens=2)
     # Every answer of at most two steps: eos alone, or two tokens of which the second may be eos.
     every = [[eos]] + [[first, second] for first in range(V) if first != eos for second in range(V)]
-    exhaustive = decode.score_classes(model, *inputs_of(batch), every, candidates_per_chunk=4096)
+    exhaustive = decode.score_classes(model, *inputs_of(batch), every, rows_per_chunk=4096)
 
     def score(b: int, ids: list[int]) -> float:
         candidate = ids + [eos] if len(ids) < 2 else ids

@@ -54,7 +54,7 @@ def test_closure_follows_imports_inside_functions_and_packages():
     bodies, and the data tables a module names."""
     found = closure(PACKAGE / "stages" / "index.py")
     assert PACKAGE / "__init__.py" in found and PACKAGE / "report" / "__init__.py" in found
-    found = closure(PACKAGE / "features" / "store.py")  # load_features imports config lazily
+    found = closure(PACKAGE / "features" / "frames.py")  # open_frames imports config lazily
     assert PACKAGE / "config" / "paths.py" in found
     assert PACKAGE / "data" / "tables" / "synonyms.csv" in closure(
         PACKAGE / "evaluation" / "ood.py"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from selm_lib.features.frames import ArrayFrames
 from selm_lib.serevals import probe as se
 
 C = len(se.CLASSES)
@@ -238,9 +239,9 @@ def test_probe_loss_is_label_smoothed_cross_entropy():
     torch.manual_seed(3)  # the head's initial weights, as train_probe draws them
     head = se.FrameMLPHead(8, 3, hidden=config.hidden, dropout=0.0)
     (index,) = se.length_batches([len(f) for f in frames], 16)
-    x, mask = se._collate(frames, index)
+    x, mask = ArrayFrames(frames).batch(index)
     with torch.no_grad():
-        logits = head(x, mask)
+        logits = head(torch.from_numpy(x).float(), torch.from_numpy(mask))
     target = torch.tensor(labels[index])
     smoothed = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.1)
     plain = torch.nn.functional.cross_entropy(logits, target)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from selm_lib.features.frames import ArrayFrames
 from selm_lib.serevals import protocol as sr
 from selm_lib.serevals import results as rs
 from selm_lib.serevals.results import VARIANTS
@@ -86,8 +87,10 @@ CENTRES = {
 
 def fake_params(tmp_path) -> dict:
     return {
-        "common": {"seed": 34, "output_root": str(tmp_path / "artifacts")},
-        "features": {"backbones": {"b": {"source": "preset:logmel", "layer": "last"}}},
+        "common": {"seed": 34, "output_root": str(tmp_path / "artifacts"), "device": "cpu"},
+        "features": {
+            "backbones": {"b": {"source": "preset:logmel", "layer": "last", "max_seconds": 0.2}}
+        },
         "serevals_sweep": {"backbones": ["b"]},
         "serevals": {
             "corpora": ["c1", "c2", "c3", "c4"],
@@ -141,10 +144,10 @@ def project(tmp_path_factory):
         return data[corpus][0]
 
     def frames_of(params, backbone, corpus, utterances):
-        limit = int(params["serevals"]["max_seconds"] * sr.FRAMES_PER_SECOND)
+        limit = int(params["serevals"]["max_seconds"] * 50)  # as a store cut before encoding
         out = [data[corpus][1][u][:limit] for u in utterances]
         seen_lengths.extend(len(f) for f in out)
-        return out
+        return ArrayFrames(out)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sr, "corpus_rows", rows_of)
@@ -229,17 +232,24 @@ def test_missing_inputs_name_the_params_key(tmp_path):
         READ_RESULTS(params)
 
 
-def test_standardize_uses_the_corpus_statistics_only():
+def test_corpus_normalisation_uses_the_corpus_statistics_only():
+    """The probe's standardisation (one streaming pass, applied per batch on the device): every
+    valid frame of the corpus ends with mean 0 and std 1, a constant dimension stays zero, and
+    padding stays zero."""
+    import torch
+
+    from selm_lib.serevals.probe import Normalizer, _device_batch
+
     rng = np.random.default_rng(0)
     frames = [rng.normal(5.0, 3.0, (n, 4)).astype(np.float32) for n in (7, 12, 30)]
     frames[0][:, 3] = frames[1][:, 3] = frames[2][:, 3] = 2.0  # a constant dimension
-    out = sr.standardize(frames)
-    stacked = np.concatenate(out)
-    np.testing.assert_allclose(stacked[:, :3].mean(axis=0), 0.0, atol=1e-5)
-    np.testing.assert_allclose(stacked[:, :3].std(axis=0), 1.0, atol=1e-4)
-    assert np.all(stacked[:, 3] == 0.0)
-    assert [f.shape for f in out] == [f.shape for f in frames]
-    assert sr.standardize([]) == []
+    norm = Normalizer.of(ArrayFrames(frames))
+    x, mask = _device_batch(ArrayFrames(frames), [0, 1, 2], torch.device("cpu"), norm)
+    valid = x[mask].numpy()
+    np.testing.assert_allclose(valid[:, :3].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(valid[:, :3].std(axis=0), 1.0, atol=1e-4)
+    assert np.all(valid[:, 3] == 0.0)
+    assert x.shape == (3, 30, 4) and (x[~mask] == 0).all()
 
 
 def test_random_split_is_labelled_in_every_output(project):

@@ -15,6 +15,7 @@ from selm_lib.data.labels import classes_of
 from selm_lib.evaluation.baseline import PooledClassifier
 from selm_lib.evaluation.ood import selm_predict
 from selm_lib.evaluation.results import METHODS, UNMAPPED
+from selm_lib.features.frames import ArrayFrames
 from selm_lib.selm.batching import Encoded, collate
 from selm_lib.selm.decode import score_classes
 from selm_lib.selm.train import weighted_loss
@@ -77,9 +78,9 @@ def recorded(monkeypatch):
     calls: dict[str, list] = {"adapt_selm": [], "adapt_baseline": [], "scored": [], "baseline": []}
 
     def frames(common, features, backbone, rows, params_key="selm.backbone"):
-        return {
-            ("crema_d", u): np.full((3, 4), ids.index(u), np.float32) for u in rows["utterance_id"]
-        }
+        return ArrayFrames(
+            [np.full((3, 4), ids.index(u), np.float32) for u in rows["utterance_id"]]
+        )
 
     def names(frame_list):
         return [ids[int(f[0, 0])] for f in frame_list]
@@ -106,7 +107,7 @@ def recorded(monkeypatch):
             [classes[0]] * len(eval_frames),
         )
 
-    def adapt_baseline(baseline, train_classes, x, labels, to_class, fewshot, seed):
+    def adapt_baseline(baseline, train_classes, x, labels, to_class, fewshot, seed, device):
         calls["adapt_baseline"].append([ids[int(v)] for v in x[:, 0]])
         return baseline
 
@@ -117,7 +118,7 @@ def recorded(monkeypatch):
     monkeypatch.setattr(fewshot_item, "read_curated", lambda common: ({"crema_d": table}, {}))
     monkeypatch.setattr(fewshot_item, "load_trained", lambda common, device: (Model(), None))
     monkeypatch.setattr(fewshot_item, "load_baseline", lambda common: ("base", list(CLASSES)))
-    monkeypatch.setattr(fewshot_item, "load_features", frames)
+    monkeypatch.setattr(fewshot_item, "open_frames", frames)
     monkeypatch.setattr(fewshot_item, "_adapt_selm", adapt_selm)
     monkeypatch.setattr(fewshot_item, "_adapt_baseline", adapt_baseline)
     monkeypatch.setattr(fewshot_item, "selm_predict", predict)
@@ -171,7 +172,7 @@ def test_selm_predict_is_class_scoring_in_batches():
     selm = {"views": {"categorical": {"prompt": "emotion:", "answer": "{emotion}"}}}
     to_class = {c: c for c in classes}
     device = torch.device("cpu")
-    small = {"batch_size": 2, "max_new_tokens": 3, "num_beams": 1}
+    small = {"batch_size": 2, "max_new_tokens": 3, "num_beams": 1, "score_chunk": 3}
     texts, mapped, scored = selm_predict(
         model, tokenizer, feats, classes, to_class, selm, small, device
     )
@@ -211,9 +212,9 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
     ids = list(table["utterance_id"])
 
     def frames(common, features, backbone, rows, params_key="selm.backbone"):
-        return {
-            ("crema_d", u): np.full((2, 3), ids.index(u), np.float32) for u in rows["utterance_id"]
-        }
+        return ArrayFrames(
+            [np.full((2, 3), ids.index(u), np.float32) for u in rows["utterance_id"]]
+        )
 
     def predict(
         model, tokenizer, feats, classes, to_class, selm, eval_ood, device, generate_answers=True
@@ -227,8 +228,10 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
     baseline = PooledClassifier(
         6, len(CLASSES), 4, 0.0, np.zeros(6, np.float32), np.ones(6, np.float32)
     )
-    monkeypatch.setattr(eval_stage, "_baseline", lambda *a: (baseline, list(CLASSES), None))
-    monkeypatch.setattr(eval_stage, "load_features", frames)
+    monkeypatch.setattr(
+        eval_stage, "train_baseline", lambda *a, device: (baseline, list(CLASSES), None)
+    )
+    monkeypatch.setattr(eval_stage, "open_frames", frames)
     monkeypatch.setattr(eval_stage, "selm_predict", predict)
     monkeypatch.setattr(
         eval_stage,

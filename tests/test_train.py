@@ -55,13 +55,26 @@ def synthetic_triplets(n: int, seed: int) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), feats
 
 
+def in_row_order(rows: pd.DataFrame, feats: dict) -> list[np.ndarray]:
+    return [feats[k] for k in zip(rows["corpus"], rows["utterance_id"], strict=True)]
+
+
+def make_encoded(_tmp_path=None):
+    """A tiny model and encoded train/validation triplets (for tests in other modules)."""
+    texts = list(PROMPTS.values()) + [answer_text(a) for v in ANSWERS.values() for a in v]
+    tokenizer = train_bpe(texts, vocab_size=300)
+    train, validation, candidates = setup(tokenizer)
+    model = build_selm(tiny_config(dropout=0.1, seed=5, vocab_size=None), tokenizer)
+    return model, train, validation, candidates, tokenizer.pad_token_id
+
+
 def setup(tokenizer, seed: int = 3):
     train_rows, feats = synthetic_triplets(48, seed)
     val_rows, val_feats = synthetic_triplets(24, seed)  # same centres: same seed
     val_rows["utterance_id"] = "v" + val_rows["utterance_id"]
     feats |= {("toy", "v" + u): f for (_, u), f in val_feats.items()}
-    train = encode_triplets(train_rows, feats, tokenizer)
-    validation = encode_triplets(val_rows, feats, tokenizer)
+    train = encode_triplets(train_rows, in_row_order(train_rows, feats), tokenizer)
+    validation = encode_triplets(val_rows, in_row_order(val_rows, feats), tokenizer)
     candidates = {
         v: [tokenizer.encode(answer_text(a)) + [tokenizer.eos_token_id] for a in sorted(answers)]
         for v, answers in ANSWERS.items()
@@ -176,10 +189,16 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert (a == b).all() and not (a == c).all() and sorted(a) == list(range(50))
 
 
-def test_missing_features_name_the_stage(tokenizer):
-    rows, _ = synthetic_triplets(3, 0)
-    with pytest.raises(TrainingError, match="dvc repro features"):
-        encode_triplets(rows, {}, tokenizer)
+def test_missing_features_name_the_stage(tokenizer, tmp_path):
+    from selm_lib.features.frames import open_frames
+    from selm_lib.features.store import MissingFeatures
+
+    rows, feats = synthetic_triplets(3, 0)
+    features = {"backbones": {"w2v": {"source": "preset:tiny-wav2vec2", "layer": 4}}}
+    with pytest.raises(MissingFeatures, match=r"dvc repro features@w2v"):
+        open_frames({"output_root": str(tmp_path)}, features, "w2v", rows)
+    with pytest.raises(TrainingError, match="same rows"):
+        encode_triplets(rows, in_row_order(rows, feats)[:-1], tokenizer)
 
 
 def test_device_auto_and_bad_cuda(monkeypatch):
@@ -196,7 +215,7 @@ def test_encoded_shapes(tokenizer):
     train, _, _ = setup(tokenizer)
     assert isinstance(train, Encoded)
     assert all(ids[-1] == tokenizer.eos_token_id for ids in train.answer_ids)
-    assert len(train.features) == len(train.prompt_ids) == len(train.views)
+    assert len(train.frames) == len(train) == len(train.prompt_ids) == len(train.views)
 
 
 def test_resume_restores_the_cuda_generators(tokenizer, tmp_path, monkeypatch):

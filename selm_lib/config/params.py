@@ -236,6 +236,13 @@ def _check_feature_corpora(params: dict[str, Any], source: str) -> None:
                 "'features.backbones' entry (known: " + ", ".join(backbones) + ")"
             )
         need(backbone, serevals["corpora"], "serevals.corpora")
+        cut = backbones[backbone].get("max_seconds")
+        if cut is None or float(cut) != float(serevals["max_seconds"]):
+            raise ParamsError(
+                f"{source}: 'features.backbones.{backbone}.max_seconds' is {cut}, but the "
+                f"SER-Evals protocol cuts audio to 'serevals.max_seconds' = "
+                f"{serevals['max_seconds']} s before encoding: set both to the same value"
+            )
     if len(set(backbone_list)) != len(backbone_list):
         raise ParamsError(f"{source}: 'serevals_sweep.backbones' lists a backbone twice")
     if not 0 < serevals["test_share"] < 1:

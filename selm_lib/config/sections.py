@@ -71,6 +71,7 @@ class BackboneEntry:
     source: str
     layer: int | str
     corpora: list[str] | None = None  # left out: every curated corpus
+    max_seconds: Number | None = None  # audio cut to this length before encoding (None: whole)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class TrainSelm:
     epochs: int
     batch_size: int
     eval_batch_size: int
+    score_chunk: int
     learning_rate: Number
     weight_decay: Number
     warmup_ratio: Number
@@ -152,6 +154,7 @@ class EvalOod:
     num_beams: int
     max_new_tokens: int
     batch_size: int
+    score_chunk: int
     bootstrap: int
     baseline: Baseline
 

@@ -2,25 +2,29 @@
 and the same training corpora, but the traditional formulation, a small classifier over a fixed
 set of categorical labels.
 
-Frames are pooled to mean and standard deviation, then a two-layer MLP predicts the emotion.
+Frames are pooled to mean and standard deviation (one clip at a time from the feature stores,
+:meth:`selm_lib.features.frames.FrameSet.pooled`), then a two-layer MLP predicts the emotion. It
+trains and predicts on ``common.device`` (bf16 autocast on CUDA, float32 weights and loss).
 At test time its logits are restricted to the test corpus's classes (each class's logit is that of
 the training emotion it stands for), the same restriction SELM's class scoring gets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from selm_lib.config.device import autocast
+from selm_lib.features.frames import Frames, as_frames
 
-def pool_frames(frames: list[np.ndarray]) -> np.ndarray:
-    """(N, 2D): per-utterance mean and standard deviation over frames."""
-    return np.stack([np.concatenate([f.mean(axis=0), f.std(axis=0)]) for f in frames]).astype(
-        np.float32
-    )
+
+def pool_frames(frames: Frames | Sequence[np.ndarray]) -> np.ndarray:
+    """(N, 2D): per-utterance mean and standard deviation over frames, read clip by clip."""
+    return as_frames(frames).pooled()
 
 
 @dataclass
@@ -68,40 +72,50 @@ def train_classifier(
     val_y: np.ndarray,
     n_classes: int,
     config: BaselineConfig,
+    device: torch.device | None = None,
+    bf16: bool | None = None,
 ) -> tuple[PooledClassifier, list[dict[str, float]]]:
-    """Cross-entropy with class-balanced weights, AdamW, early stopping on validation loss."""
+    """Cross-entropy with class-balanced weights, AdamW, early stopping on validation loss, on
+    ``device`` (default CPU; bf16 autocast per :func:`selm_lib.config.device.autocast`). The
+    validation loss is read once per epoch; steps never wait for the host."""
+    device = device or torch.device("cpu")
     torch.manual_seed(config.seed)
-    mean = train_x.mean(axis=0)
-    std = train_x.std(axis=0) + 1e-5
+    mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = (train_x.std(axis=0, dtype=np.float64) + 1e-5).astype(np.float32)
     model = PooledClassifier(train_x.shape[1], n_classes, config.hidden, config.dropout, mean, std)
+    model.to(device)
     counts = np.bincount(train_y, minlength=n_classes).astype(np.float32)
     # Balanced weights: the natural training corpora are dominated by neutral.
-    weights = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / n_classes)
+    weights = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / n_classes).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y.astype(np.int64))
-    vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y.astype(np.int64))
+    tx, ty = torch.from_numpy(train_x).to(device), torch.from_numpy(train_y.astype(np.int64))
+    vx, vy = torch.from_numpy(val_x).to(device), torch.from_numpy(val_y.astype(np.int64))
+    ty, vy = ty.to(device), vy.to(device)
     best, best_state, waited, history = float("inf"), None, 0, []
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = np.random.default_rng([config.seed, epoch]).permutation(len(tx))
         for start in range(0, len(order), config.batch_size):
-            index = torch.from_numpy(order[start : start + config.batch_size])
-            loss = loss_fn(model(tx[index]), ty[index])
+            index = torch.from_numpy(order[start : start + config.batch_size]).to(device)
+            with autocast(device, bf16):
+                logits = model(tx[index])
+            loss = loss_fn(logits.float(), ty[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            logits = model(vx)
+            with autocast(device, bf16):
+                logits = model(vx).float()
             val_loss = float(loss_fn(logits, vy))
             val_acc = float((logits.argmax(dim=1) == vy).float().mean())
         history.append({"epoch": epoch, "val_loss": val_loss, "val_accuracy": val_acc})
         if val_loss < best - 1e-6:
             best, waited = val_loss, 0
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             waited += 1
             if waited >= config.patience:
@@ -125,7 +139,17 @@ def restricted_predictions(
     ``test_map`` maps a training emotion to its test class (e.g. excited -> happy for IEMOCAP);
     emotions outside the test class set are masked out.
     """
-    logits = model(torch.from_numpy(x)).numpy()  # (N, C_train)
+    device = model.mean.device
+    logits = (
+        np.concatenate(
+            [
+                model(torch.from_numpy(x[s : s + 4096]).to(device)).float().cpu().numpy()
+                for s in range(0, len(x), 4096)
+            ]
+        )
+        if len(x)
+        else np.zeros((0, len(train_classes)), np.float32)
+    )  # (N, C_train)
     allowed = np.array([e in test_map and test_map[e] in test_classes for e in train_classes])
     if not allowed.any():
         raise ValueError("no training emotion maps into the test class set")

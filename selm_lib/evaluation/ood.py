@@ -27,13 +27,15 @@ import pandas as pd
 import torch
 
 from selm_lib.config import resolve_path
+from selm_lib.config.device import autocast
 from selm_lib.data.corpora.base import usable
 from selm_lib.evaluation import metrics as M
 from selm_lib.evaluation.baseline import (
     PooledClassifier,
 )
 from selm_lib.evaluation.results import BASELINES, SELM_METHODS, UNMAPPED, EvalError
-from selm_lib.selm.batching import Encoded, answer_text, collate
+from selm_lib.features.frames import FrameSet
+from selm_lib.selm.batching import Encoded, answer_text, prefetch
 from selm_lib.selm.decode import generate, score_classes
 
 
@@ -105,26 +107,21 @@ def check_predictions(
 
 
 def _prompt_batches(
-    feats: list[np.ndarray], prompt_ids: list[int], eos: int, batch_size: int, device: torch.device
+    frames: FrameSet, prompt_ids: list[int], eos: int, batch_size: int, device: torch.device
 ):
+    n = len(frames)
     data = Encoded(
-        feats,
-        [prompt_ids] * len(feats),
-        [[eos]] * len(feats),
-        np.ones(len(feats), np.float32),
-        [""] * len(feats),
-        [""] * len(feats),
+        frames, [prompt_ids] * n, [[eos]] * n, np.ones(n, np.float32), [""] * n, [""] * n
     )
-    for start in range(0, len(feats), batch_size):
-        index = np.arange(start, min(start + batch_size, len(feats)))
-        yield index, collate(data, index, eos, device)
+    chunks = [np.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    yield from prefetch(data, chunks, eos, device)
 
 
 @torch.no_grad()
 def selm_predict(
     model: Any,
     tokenizer: Any,
-    feats: list[np.ndarray],
+    feats: FrameSet,
     classes: list[str],
     to_class: dict[str, str],
     selm: dict[str, Any],
@@ -135,6 +132,8 @@ def selm_predict(
     """(generated texts, their mapped classes, class-scoring predictions) for one test corpus.
 
     ``generate_answers=False`` skips generation (empty texts) when only class scoring is needed.
+    Batches are read lazily from the feature stores; bf16 autocast on CUDA; class scoring in
+    passes of at most ``eval_ood.score_chunk`` positions.
     """
     spec = selm["views"]["categorical"]
     prompt = tokenizer.encode(spec["prompt"])
@@ -145,18 +144,21 @@ def selm_predict(
     texts, scored = [], []
     for _, batch in _prompt_batches(feats, prompt, eos, eval_ood["batch_size"], device):
         args = (batch["features"], batch["feature_mask"], batch["prompt_ids"], batch["prompt_mask"])
-        if generate_answers:
-            ids = generate(
-                model,
-                *args,
-                eos_token_id=eos,
-                max_new_tokens=eval_ood["max_new_tokens"],
-                num_beams=eval_ood["num_beams"],
-            )
-            texts += [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids]
-        else:
-            texts += [""] * len(batch["features"])
-        scores = score_classes(model, *args, candidates)  # (B, C)
+        with autocast(device):
+            if generate_answers:
+                ids = generate(
+                    model,
+                    *args,
+                    eos_token_id=eos,
+                    max_new_tokens=eval_ood["max_new_tokens"],
+                    num_beams=eval_ood["num_beams"],
+                )
+                texts += [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids]
+            else:
+                texts += [""] * len(batch["features"])
+            scores = score_classes(
+                model, *args, candidates, rows_per_chunk=eval_ood["score_chunk"]
+            )  # (B, C)
         scored += [classes[i] for i in scores.argmax(dim=1).tolist()]
     return texts, [map_answer(t, to_class) for t in texts], scored
 

@@ -198,6 +198,7 @@ class BackboneSpec:
     layer: int | str  # 0..num_layers | "last" | "all" (see the module docstring)
     seed: int = 0  # init seed for presets (ignored for pretrained weights)
     chunk_seconds: float = 20.0  # longer clips are encoded in bounded chunks (Whisper: its 30 s)
+    max_seconds: float | None = None  # audio cut to this length before encoding (None: whole)
     params_key: str = "features.backbones"  # prefix for error messages
 
     def key(self, field: str) -> str:

@@ -2,7 +2,8 @@
 corpus, grouped by length into batches of bounded padding, encoded once by one (backbone, layer)
 and written as a store (its format: :mod:`selm_lib.features.store`).
 
-The cache key hashes the backbone spec, a sha256 of the backbone's weights, the storage dtype and
+The cache key hashes the backbone spec (source, layer, chunking and ``max_seconds``, the cut
+applied to the audio before encoding), a sha256 of the backbone's weights, the storage dtype and
 the manifest's usable rows, so a change of backbone, layer or manifest recomputes exactly the
 stores it touches, and an unchanged one is skipped without writing a byte. Stores are written to a
 temporary folder and renamed into place: an interrupted run never leaves a half store behind.
@@ -33,13 +34,14 @@ from selm_lib.features.store import (
     DTYPES,
     FORMAT_VERSION,
     INDEX_COLUMNS,
-    TENSOR,
     FeatureStore,
+    StoreWriter,
     shard_name,
     store_folder,
 )
 
-BACKBONE_KEYS = {"source", "layer", "corpora"}  # as selm_lib.config.sections.BackboneEntry
+# The keys of selm_lib.config.sections.BackboneEntry.
+BACKBONE_KEYS = {"source", "layer", "corpora", "max_seconds"}
 
 
 def _number(value: Any, digits: int | None) -> str:
@@ -144,38 +146,6 @@ def _try_open(folder: Path) -> FeatureStore | None:
     return store
 
 
-class _ShardWriter:
-    """Collects clip frames and writes a shard each time ``shard_rows`` would be exceeded."""
-
-    def __init__(self, folder: Path, shard_rows: int, dtype: np.dtype, metadata: dict[str, str]):
-        self.folder, self.shard_rows, self.dtype, self.metadata = (
-            folder,
-            shard_rows,
-            dtype,
-            metadata,
-        )
-        self.shard, self.rows, self.parts = 0, 0, []
-
-    def add(self, frames: np.ndarray) -> tuple[int, int]:
-        """Append one clip's ``(frames, ...)`` array; returns (shard, start)."""
-        if self.parts and self.rows + len(frames) > self.shard_rows:
-            self.flush()
-        start = self.rows
-        self.parts.append(frames)
-        self.rows += len(frames)
-        return self.shard, start
-
-    def flush(self) -> None:
-        from safetensors.numpy import save_file
-
-        if not self.parts:
-            return
-        data = np.ascontiguousarray(np.concatenate(self.parts, axis=0))
-        # Fixed metadata only: no timestamps, so equal inputs give byte-identical shards.
-        save_file({TENSOR: data}, str(self.folder / shard_name(self.shard)), self.metadata)
-        self.shard, self.rows, self.parts = self.shard + 1, 0, []
-
-
 def compute_features(
     backbone: Backbone,
     manifest: pd.DataFrame,
@@ -245,6 +215,10 @@ def compute_features(
 
     paths = [_resolve(p, audio_root) for p in rows["path"]]
     durations = pd.to_numeric(rows["duration_s"], errors="coerce").fillna(0.0).to_numpy()
+    limit = backbone.spec.max_seconds
+    if limit is not None:
+        durations = np.minimum(durations, limit)
+    cut = None if limit is None else int(round(limit * TARGET_SAMPLE_RATE))
     estimates = [int(round(d * TARGET_SAMPLE_RATE)) for d in durations]
     batches = plan_batches(
         estimates,
@@ -257,11 +231,10 @@ def compute_features(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    writer = _ShardWriter(
+    writer = StoreWriter(
         tmp,
         max(1, shard_frames // vectors_per_frame),
         DTYPES[dtype],
-        # One metadata entry: safetensors writes several in hash-map order (not reproducible).
         {"selm_lib.features": json.dumps({"layout": _layout(backbone), "dtype": dtype})},
     )
     placement: dict[int, tuple[int, int, int]] = {}  # row -> (shard, start, frames)
@@ -278,7 +251,7 @@ def compute_features(
         dynamic_ncols=True,
     )
     try:
-        for batch, audio in _prefetched(batches, paths):
+        for batch, audio in _prefetched(batches, paths, cut):
             encoded = backbone.encode(audio)
             lengths = [len(a) for a in audio]
             total_samples += sum(lengths)
@@ -325,6 +298,8 @@ def compute_features(
         "n_utterances": len(index),
         "n_frames": int(index["frames"].sum()),
         "n_shards": writer.shard,
+        "shards": writer.shards,
+        "max_seconds": backbone.spec.max_seconds,
         "audio_seconds": round(audio_seconds, 4),
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -377,11 +352,15 @@ def backbone_specs(features_params: Mapping[str, Any], *, seed: int = 0) -> dict
         for required in ("source", "layer"):
             if required not in entry:
                 raise BackboneError(f"{key}.{required} is missing")
+        max_seconds = entry.get("max_seconds")
+        if max_seconds is not None and not float(max_seconds) > 0:
+            raise BackboneError(f"{key}.max_seconds must be positive (or null: whole clips)")
         specs[name] = BackboneSpec(
             source=str(entry["source"]),
             layer=entry["layer"],
             seed=int(seed),
             chunk_seconds=chunk_seconds,
+            max_seconds=None if max_seconds is None else float(max_seconds),
             params_key=key,
         )
     return specs
@@ -490,12 +469,13 @@ def _to_storage(array: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
 
 
 def _prefetched(
-    batches: list[list[int]], paths: list[Path]
+    batches: list[list[int]], paths: list[Path], cut: int | None = None
 ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
-    """Yield (batch, audio) while the next batch's audio is read in a background thread."""
+    """Yield (batch, audio) while the next batch's audio is read in a background thread; clips
+    are cut to their first ``cut`` samples (one window per clip, before encoding)."""
 
     def read(batch: list[int]) -> list[np.ndarray]:
-        return [load_audio(paths[i]) for i in batch]
+        return [load_audio(paths[i])[:cut] for i in batch]
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read, batches[0]) if batches else None

@@ -38,8 +38,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from selm_lib.config.device import autocast
 from selm_lib.evaluation.baseline import PooledClassifier
 from selm_lib.evaluation.fewshot_results import FewshotError
+from selm_lib.features.frames import FrameSet
 from selm_lib.selm.batching import Encoded, answer_text, collate
 
 METHODS = ("selm_mappers", "selm_full", "classifier_baseline")
@@ -103,7 +105,7 @@ def tuned_parameters(model: Any, tune: str) -> list[torch.nn.Parameter]:
 def _adapt_selm(
     model: Any,
     tokenizer: Any,
-    frames: list[np.ndarray],
+    frames: FrameSet,
     answers: list[str],
     selm: dict[str, Any],
     fewshot: dict[str, Any],
@@ -111,7 +113,8 @@ def _adapt_selm(
     seed: int,
     device: torch.device,
 ) -> Any:
-    """A copy of the model tuned on the support examples (categorical prompt -> class word)."""
+    """A copy of the model tuned on the support examples (categorical prompt -> class word), on
+    ``device`` (bf16 autocast on CUDA; float32 weights and loss)."""
     model = copy.deepcopy(model)
     spec = selm["views"]["categorical"]
     eos = tokenizer.eos_token_id
@@ -137,7 +140,8 @@ def _adapt_selm(
     for step in range(fewshot["steps"]):
         order = np.random.default_rng([seed, step]).permutation(len(frames))[:batch_size]
         batch = collate(data, order, eos, device)
-        output = model(**{k: v for k, v in batch.items() if k != "weights"})
+        with autocast(device):
+            output = model(**{k: v for k, v in batch.items() if k != "weights"})
         optimizer.zero_grad(set_to_none=True)
         output["loss"].backward()
         torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
@@ -154,8 +158,10 @@ def _adapt_baseline(
     to_class: dict[str, str],
     fewshot: dict[str, Any],
     seed: int,
+    device: torch.device | None = None,
 ) -> PooledClassifier:
-    """Fine-tune the classifier on the support examples. A test class is learned through the
+    """Fine-tune the classifier on the support examples, on ``device`` (default: where the
+    baseline is). A test class is learned through the
     training emotion(s) that map to it: the target is the first of them (e.g. happy for IEMOCAP's
     happy, which excited also maps to)."""
     model = copy.deepcopy(baseline)
@@ -172,8 +178,10 @@ def _adapt_baseline(
             "to them; with RAVDESS calm, set params.yaml 'curate.ravdess_calm' to neutral or "
             "drop, or remove classifier_baseline from 'fewshot.methods'"
         )
-    y = torch.tensor([target_of[c] for c in y_test_class], dtype=torch.long)
-    tx = torch.from_numpy(x)
+    device = device or baseline.mean.device
+    model.to(device)
+    y = torch.tensor([target_of[c] for c in y_test_class], dtype=torch.long).to(device)
+    tx = torch.from_numpy(x).to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=fewshot["baseline_learning_rate"], weight_decay=0
     )
@@ -182,8 +190,10 @@ def _adapt_baseline(
     for step in range(fewshot["baseline_steps"]):
         order = torch.from_numpy(
             np.random.default_rng([seed, step]).permutation(len(tx))[: fewshot["batch_size"]]
-        )
-        loss = torch.nn.functional.cross_entropy(model(tx[order]), y[order])
+        ).to(device)
+        with autocast(device):
+            logits = model(tx[order])
+        loss = torch.nn.functional.cross_entropy(logits.float(), y[order])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

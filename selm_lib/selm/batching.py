@@ -1,15 +1,18 @@
-"""Triplets as model input: cached features and token ids per triplet (:class:`Encoded`), and
-padded, masked batches of them on a device (:func:`collate`). Shared by training, evaluation and
-few-shot adaptation."""
+"""Triplets as model input: lazy cached features and token ids per triplet (:class:`Encoded`),
+and padded, masked batches of them on a device (:func:`collate`, or :func:`prefetch` with
+background reading). Shared by training, evaluation and few-shot adaptation."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+
+from selm_lib.features.frames import Frames, as_frames, read_ahead
 
 
 class TrainingError(ValueError):
@@ -18,14 +21,24 @@ class TrainingError(ValueError):
 
 @dataclass
 class Encoded:
-    """Triplets ready for the model: features and token ids, in triplet order."""
+    """Triplets ready for the model: where their features are, and token ids, in triplet order.
 
-    features: list[np.ndarray]  # each (frames, D) float32
+    ``frames`` is lazy (:class:`selm_lib.features.frames.FrameSet`): a batch's frames are read
+    from the feature stores when the batch is collated, so memory is O(batch). (A list of
+    arrays, wrapped as :class:`selm_lib.features.frames.ArrayFrames`, also works.)"""
+
+    def __post_init__(self) -> None:
+        self.frames = as_frames(self.frames)
+
+    frames: Frames
     prompt_ids: list[list[int]]
     answer_ids: list[list[int]]  # answer tokens + end of text
     weights: np.ndarray  # view weight per triplet
     views: list[str]
     answers: list[str]
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids)
 
 
 def answer_text(answer: str) -> str:
@@ -34,27 +47,20 @@ def answer_text(answer: str) -> str:
 
 
 def encode_triplets(
-    triplets: pd.DataFrame, features: dict[tuple[str, str], np.ndarray], tokenizer: Any
+    triplets: pd.DataFrame, frames: Frames | Sequence[np.ndarray], tokenizer: Any
 ) -> Encoded:
-    """Look up each triplet's cached features and tokenise its prompt and answer."""
+    """Tokenise each triplet's prompt and answer; ``frames`` holds its features, in row order
+    (:func:`selm_lib.features.frames.open_frames` over the same rows)."""
+    if len(frames) != len(triplets):
+        raise TrainingError(
+            f"{len(frames)} feature clips for {len(triplets)} triplets: open the frames over the "
+            "same rows (open_frames(..., triplets))"
+        )
     eos = tokenizer.eos_token_id
     prompt_cache: dict[str, list[int]] = {}
     answer_cache: dict[str, list[int]] = {}
-    feats, prompts, answers = [], [], []
-    for corpus, utterance, prompt, answer in zip(
-        triplets["corpus"],
-        triplets["utterance_id"],
-        triplets["prompt"],
-        triplets["answer"],
-        strict=True,
-    ):
-        key = (corpus, utterance)
-        if key not in features:
-            raise TrainingError(
-                f"no cached features for {corpus}/{utterance}: rerun the features stage "
-                "(dvc repro features@<selm.backbone>)"
-            )
-        feats.append(features[key])
+    prompts, answers = [], []
+    for prompt, answer in zip(triplets["prompt"], triplets["answer"], strict=True):
         if prompt not in prompt_cache:
             prompt_cache[prompt] = tokenizer.encode(prompt)
         if answer not in answer_cache:
@@ -62,7 +68,7 @@ def encode_triplets(
         prompts.append(prompt_cache[prompt])
         answers.append(answer_cache[answer])
     return Encoded(
-        feats,
+        frames,
         prompts,
         answers,
         triplets["weight"].to_numpy(dtype=np.float32),
@@ -81,23 +87,47 @@ def _pad(sequences: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tens
     return ids, mask
 
 
-def collate(data: Encoded, index: np.ndarray, pad: int, device: torch.device) -> dict[str, Any]:
-    """One padded batch: features (B, T, D) with a frame mask, prompts and answers with masks."""
-    feats = [data.features[i] for i in index]
-    frames = max(f.shape[0] for f in feats)
-    batch = np.zeros((len(feats), frames, feats[0].shape[1]), dtype=np.float32)
-    mask = np.zeros((len(feats), frames), dtype=bool)
-    for i, f in enumerate(feats):
-        batch[i, : f.shape[0]] = f
-        mask[i, : f.shape[0]] = True
+def host_batch(data: Encoded, index: np.ndarray, pad: int, pin: bool = False) -> dict[str, Any]:
+    """One padded batch on the host: features (B, T, D) in the storage dtype with a frame mask,
+    prompts and answers with masks; pinned when ``pin`` (fast copies to a GPU)."""
+    frames, mask = data.frames.batch(index)
     prompt_ids, prompt_mask = _pad([data.prompt_ids[i] for i in index], pad)
     answer_ids, answer_mask = _pad([data.answer_ids[i] for i in index], pad)
-    return {
-        "features": torch.from_numpy(batch).to(device),
-        "feature_mask": torch.from_numpy(mask).to(device),
-        "prompt_ids": prompt_ids.to(device),
-        "prompt_mask": prompt_mask.to(device),
-        "answer_ids": answer_ids.to(device),
-        "answer_mask": answer_mask.to(device),
-        "weights": torch.from_numpy(data.weights[index]).to(device),
+    batch = {
+        "features": torch.from_numpy(frames),
+        "feature_mask": torch.from_numpy(mask),
+        "prompt_ids": prompt_ids,
+        "prompt_mask": prompt_mask,
+        "answer_ids": answer_ids,
+        "answer_mask": answer_mask,
+        "weights": torch.from_numpy(data.weights[np.asarray(index)]),
     }
+    return {k: v.pin_memory() for k, v in batch.items()} if pin else batch
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Move a host batch to ``device`` (asynchronously from pinned memory) and convert the
+    stored features to float32 there."""
+    out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    out["features"] = out["features"].float()
+    return out
+
+
+def collate(data: Encoded, index: np.ndarray, pad: int, device: torch.device) -> dict[str, Any]:
+    """One padded batch on ``device`` (features float32)."""
+    return to_device(host_batch(data, index, pad), device)
+
+
+def prefetch(
+    data: Encoded,
+    batches: Iterable[np.ndarray],
+    pad: int,
+    device: torch.device,
+    depth: int = 2,
+) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    """``(index, device batch)`` for each index array of ``batches``, reading and padding the
+    next ``depth`` batches in a background thread while the current one runs (pinned host
+    memory on CUDA, so the copy overlaps compute)."""
+    pin = device.type == "cuda"
+    for index, batch in read_ahead(lambda i: host_batch(data, i, pad, pin), batches, depth):
+        yield index, to_device(batch, device)

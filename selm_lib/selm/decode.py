@@ -7,9 +7,10 @@ Two ways to turn a SELM into a classifier (``../shared/REFERENCE.md`` section 1)
   the ``e* = argmax_e p(e | x, w)`` of the paper: never unmappable.
 
 All functions run the LM's KV cache over the prefix once per batch: the prefix
-``[audio ; text prompt]`` (80 positions by default) dominates the sequence, the answers are a few
-tokens. The prefix is never padded, so every example's tokens sit at the same positions and no
-attention mask is needed (causal masking alone is exact). The functions switch the model to eval
+``[audio ; text prompt]`` dominates the sequence, the answers are a few tokens. Class scoring
+shares that cache between all candidates (packed continuations with a block mask). The prefix is
+never padded, so every example's tokens sit at the same positions and no
+padding mask is needed. The functions switch the model to eval
 mode (no dropout, deterministic) under ``torch.no_grad`` and restore its mode afterwards.
 """
 
@@ -207,34 +208,83 @@ def score_classes(
     candidates: Sequence[Sequence[int]],
     *,
     normalize: str = "sum",
-    candidates_per_chunk: int | None = None,
+    rows_per_chunk: int | None = None,
 ) -> torch.Tensor:
     """Log-likelihood (B, C), float32, of every candidate verbalisation given each example.
 
     ``candidates[c]`` are the token ids of class ``c``'s answer *including* the trailing eos (the
     same text the model was trained on, e.g. ``" angry"`` + eos). ``normalize="sum"`` (default) is
-    ``log p(e | x, w)``; ``"mean"`` divides by the candidate's token count. The prefix runs once
-    per batch; its KV cache is copied over ``candidates_per_chunk`` candidates at a time (all at
-    once by default; lower it if B * C copies of the cache do not fit in memory).
+    ``log p(e | x, w)``; ``"mean"`` divides by the candidate's token count.
+
+    The prefix runs once per batch and its KV cache is shared, never copied per candidate: the
+    candidates' tokens (all but each one's last) are packed side by side into one continuation
+    per example, each at the positions right after the prefix, with a block mask so that a
+    candidate's tokens see the prefix and their own earlier tokens only. ``rows_per_chunk``
+    bounds the (example x packed token) positions of one LM pass, which bounds the memory of the
+    pass (its logits are positions x vocabulary): candidates, and if need be examples, are split
+    into groups that fit (default: everything in one pass).
     """
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize '{normalize}' must be one of {NORMALIZATIONS}")
     if not candidates or any(len(c) == 0 for c in candidates):
         raise ValueError("every candidate needs at least one token (its eos)")
-    chunk = candidates_per_chunk or len(candidates)
+    if rows_per_chunk is not None and rows_per_chunk < 1:
+        raise ValueError(f"rows_per_chunk ({rows_per_chunk}) must be >= 1")
     with _inference(model):
         first_log_probs, cache = _start(model, features, feature_mask, prompt_ids, prompt_mask)
         B = first_log_probs.shape[0]
         device = first_log_probs.device
-        columns = []
-        for begin in range(0, len(candidates), chunk):
-            group = candidates[begin : begin + chunk]
-            columns.append(_score_group(model, first_log_probs, cache, group, B, device))
-        scores = torch.cat(columns, dim=1)  # (B, C)
+        budget = rows_per_chunk or B * sum(max(len(c) - 1, 1) for c in candidates)
+        rows = []
+        for lo, hi, groups in _score_plan(candidates, B, budget):
+            columns = [
+                _score_group(
+                    model,
+                    first_log_probs[lo:hi],
+                    _slice_cache(model, cache, lo, hi),
+                    candidates[a:b],
+                    device,
+                )
+                for a, b in groups
+            ]
+            rows.append(torch.cat(columns, dim=1))
+        scores = torch.cat(rows, dim=0)  # (B, C)
         if normalize == "mean":
             lengths = torch.tensor([len(c) for c in candidates], device=device, dtype=torch.float)
             scores = scores / lengths
     return scores
+
+
+def _score_plan(
+    candidates: Sequence[Sequence[int]], B: int, budget: int
+) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Example ranges ``[lo, hi)`` and, for each, candidate ranges whose packed tokens times the
+    examples stay within ``budget`` positions (at least one candidate per group)."""
+    widest = max(max(len(c) - 1, 1) for c in candidates)
+    per_pass = max(1, min(B, budget // widest))  # examples that fit one candidate at a time
+    plan = []
+    for lo in range(0, B, per_pass):
+        hi = min(B, lo + per_pass)
+        groups, start, used = [], 0, 0
+        for c, tokens in enumerate(candidates):
+            need = (hi - lo) * max(len(tokens) - 1, 1)
+            if c > start and used + need > budget:
+                groups.append((start, c))
+                start, used = c, 0
+            used += need
+        groups.append((start, len(candidates)))
+        plan.append((lo, hi, groups))
+    return plan
+
+
+def _slice_cache(model: SELM, cache: DynamicCache, lo: int, hi: int) -> DynamicCache:
+    """A cache over the prefix of examples ``[lo, hi)``, built on views of the shared tensors
+    (no copy; the LM's append for a candidate group makes one (examples, prefix + group) copy per
+    group, never one per candidate)."""
+    return DynamicCache(
+        [(layer.keys[lo:hi], layer.values[lo:hi]) for layer in cache.layers],
+        config=model.lm.config,
+    )
 
 
 def _score_group(
@@ -242,36 +292,46 @@ def _score_group(
     first_log_probs: torch.Tensor,
     cache: DynamicCache,
     group: Sequence[Sequence[int]],
-    B: int,
     device: torch.device,
 ) -> torch.Tensor:
-    """Summed log-probs (B, Cg) of the candidates in ``group`` after the cached prefix."""
-    C = len(group)
-    A = max(len(c) for c in group)
-    ids = torch.zeros(C, A, dtype=torch.long, device=device)
-    mask = torch.zeros(C, A, dtype=torch.bool, device=device)
-    for c, tokens in enumerate(group):
-        ids[c, : len(tokens)] = torch.tensor(list(tokens), device=device)
-        mask[c, : len(tokens)] = True
-    total = first_log_probs[:, ids[:, 0]]  # (B, C) the first token, from the prefix's last slot
-    if A == 1:
+    """Summed log-probs (B, Cg) of the candidates in ``group`` after the cached prefix.
+
+    The group's continuations are packed into one sequence per example after the prefix in
+    ``cache`` (a fresh cache per group, see :func:`_slice_cache`)."""
+    B = first_log_probs.shape[0]
+    first = torch.tensor([c[0] for c in group], device=device)
+    total = first_log_probs[:, first]  # (B, Cg) the first token, from the prefix's last slot
+    inputs = [list(c[:-1]) for c in group]  # tokens fed: all but the last of each candidate
+    if all(len(t) == 0 for t in inputs):
         return total
-    # A fresh cache per group, B*C rows ordered (example, candidate); the prefix cache is reused.
-    group_cache = DynamicCache(
-        [
-            (layer.keys.repeat_interleave(C, dim=0), layer.values.repeat_interleave(C, dim=0))
-            for layer in cache.layers
-        ],
-        config=model.lm.config,
+    P = cache.get_seq_length()
+    flat, owner, offset = [], [], []
+    for c, tokens in enumerate(inputs):
+        flat += tokens
+        owner += [c] * len(tokens)
+        offset += list(range(len(tokens)))
+    Q = len(flat)
+    owner_t = torch.tensor(owner, device=device)
+    offset_t = torch.tensor(offset, device=device)
+    # Query q sees the prefix and the earlier tokens of its own candidate (block-causal).
+    same = (owner_t[:, None] == owner_t[None, :]) & (offset_t[None, :] <= offset_t[:, None])
+    allowed = torch.cat([torch.ones(Q, P, dtype=torch.bool, device=device), same], dim=1)
+    model.check_length(P + int(offset_t.max()) + 1)
+    embeds = model.token_embeddings(torch.tensor(flat, device=device)[None].expand(B, -1))
+    out = model.lm.transformer(
+        inputs_embeds=embeds,
+        past_key_values=cache,
+        position_ids=(P + offset_t)[None].expand(B, -1),
+        attention_mask=allowed[None, None].expand(B, 1, Q, P + Q),
+        use_cache=True,
     )
-    # Feed all but the last token; padding sits after the real tokens, so it never leaks back.
-    embeds = model.token_embeddings(ids[:, :-1])  # (C, A-1, d)
-    embeds = embeds.unsqueeze(0).expand(B, -1, -1, -1).reshape(B * C, A - 1, -1)  # (B*C, A-1, d)
-    hidden = _run_lm(model, embeds, group_cache)  # (B*C, A-1, d)
-    log_probs = F.log_softmax(model.lm.lm_head(hidden).float(), dim=-1)  # (B*C, A-1, V)
-    targets = ids[:, 1:].repeat(B, 1)  # (B*C, A-1)
-    rest = log_probs.gather(-1, targets[..., None]).squeeze(-1)  # (B*C, A-1)
-    rest = (rest * mask[:, 1:].repeat(B, 1)).sum(dim=1).view(B, C)  # (B, C)
+    log_probs = F.log_softmax(model.lm.lm_head(out.last_hidden_state).float(), dim=-1)  # (B,Q,V)
+    targets = torch.tensor(
+        [group[c][k + 1] for c, k in zip(owner, offset, strict=True)], device=device
+    )
+    picked = log_probs.gather(-1, targets[None, :, None].expand(B, -1, 1)).squeeze(-1)  # (B, Q)
+    rest = torch.zeros(B, len(group), device=device, dtype=picked.dtype)
+    rest.index_add_(1, owner_t, picked)
     return total + rest
 
 

@@ -1,7 +1,10 @@
 """Training SELM on cached encoder features (the frozen encoder never runs per epoch).
 
-AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast on CUDA, early
-stopping on the speaker-disjoint validation loss. A checkpoint is written atomically after every
+AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast on CUDA (float32
+master weights, float32 log-softmax and loss), early stopping on the speaker-disjoint validation
+loss. Batches are read from the feature stores and padded in a background thread
+(:func:`selm_lib.selm.batching.prefetch`); losses are summed on the device and read once per
+epoch, so no step waits for the host. A checkpoint is written atomically after every
 epoch; an interrupted run resumes from it and ends exactly where an uninterrupted one would,
 because the batch order of an epoch depends only on (seed, epoch) and the RNG states are saved.
 """
@@ -19,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from selm_lib.selm.batching import Encoded, collate
+from selm_lib.config.device import autocast
+from selm_lib.selm.batching import Encoded, collate, prefetch
 from selm_lib.selm.decode import generate, score_classes
 
 
@@ -59,12 +63,6 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
 def _schedule(total_steps: int, warmup_ratio: float):
     warmup = max(1, int(round(total_steps * warmup_ratio)))
 
@@ -96,20 +94,26 @@ def evaluate(
     pad: int,
     device: torch.device,
     batch_size: int = 64,
+    *,
+    bf16: bool | None = None,
+    score_chunk: int | None = None,
 ) -> dict[str, Any]:
-    """Per-view validation loss and class-scoring accuracy (argmax over the view's answers)."""
+    """Per-view validation loss and class-scoring accuracy (argmax over the view's answers).
+
+    Sums stay on the device (float64) and are read once per view. ``score_chunk`` bounds the
+    (example x candidate) rows of one class-scoring pass (:func:`score_classes`)."""
     model.eval()
     views = np.asarray(data.views)
     out: dict[str, Any] = {"loss": {}, "accuracy": {}, "n": {}}
     total_nll, total_tokens = 0.0, 0.0
     for view in sorted(set(data.views)):
         idx = np.flatnonzero(views == view)
-        nll = tokens = correct = 0.0
+        sums = torch.zeros(3, dtype=torch.float64, device=device)  # nll, tokens, correct
         texts = [c for c in candidates[view]]
-        for start in range(0, len(idx), batch_size):
-            index = idx[start : start + batch_size]
-            batch = collate(data, index, pad, device)
-            with _autocast(device):
+        truth_of = {tuple(c): i for i, c in enumerate(candidates[view])}
+        chunks = [idx[s : s + batch_size] for s in range(0, len(idx), batch_size)]
+        for index, batch in prefetch(data, chunks, pad, device):
+            with autocast(device, bf16):
                 output = model(**{k: v for k, v in batch.items() if k != "weights"})
                 scores = score_classes(
                     model,
@@ -118,11 +122,17 @@ def evaluate(
                     batch["prompt_ids"],
                     batch["prompt_mask"],
                     texts,
+                    rows_per_chunk=score_chunk,
                 )
-            nll -= float(output["log_likelihood"].float().sum())
-            tokens += float(batch["answer_mask"].sum())
-            truth = [candidates[view].index(data.answer_ids[i]) for i in index]
-            correct += float((scores.argmax(dim=1).cpu() == torch.tensor(truth)).sum())
+            truth = torch.tensor([truth_of[tuple(data.answer_ids[i])] for i in index])
+            sums += torch.stack(
+                [
+                    -output["log_likelihood"].double().sum(),
+                    batch["answer_mask"].sum().double(),
+                    (scores.argmax(dim=1) == truth.to(scores.device)).sum().double(),
+                ]
+            )
+        nll, tokens, correct = (float(v) for v in sums.cpu())
         out["loss"][view] = nll / max(tokens, 1.0)
         out["accuracy"][view] = correct / max(len(idx), 1)
         out["n"][view] = int(len(idx))
@@ -144,8 +154,13 @@ def fit(
     device: torch.device,
     stop_after_epoch: int | None = None,
     log: Any = print,
+    bf16: bool | None = None,
+    score_chunk: int | None = None,
 ) -> dict[str, Any]:
     """Train with early stopping; resume from ``out_dir/last.pt`` when it exists.
+
+    ``bf16`` (default: on CUDA only) runs the forward pass under bf16 autocast; ``score_chunk``
+    is passed to the validation's class scoring.
 
     Writes ``last.pt`` (full state, after every epoch) and ``best.pt`` (trainable weights of the
     best validation epoch). ``stop_after_epoch`` simulates an interruption (tests). Returns the
@@ -155,7 +170,7 @@ def fit(
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train.features) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(steps_per_epoch * config.epochs, config.warmup_ratio)
     )
@@ -176,10 +191,10 @@ def fit(
     while state["epoch"] < config.epochs and state["waited"] < config.patience:
         epoch = state["epoch"] + 1
         model.train()
-        total, tokens = 0.0, 0.0
-        for index in epoch_batches(len(train.features), config.batch_size, config.seed, epoch):
-            batch = collate(train, index, pad, device)
-            with _autocast(device):
+        sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss x tokens, tokens
+        order = epoch_batches(len(train), config.batch_size, config.seed, epoch)
+        for _, batch in prefetch(train, order, pad, device):
+            with autocast(device, bf16):
                 output = model(**{k: v for k, v in batch.items() if k != "weights"})
                 loss = weighted_loss(output, batch)
             optimizer.zero_grad(set_to_none=True)
@@ -187,10 +202,19 @@ def fit(
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             scheduler.step()
-            n_tokens = float(batch["answer_mask"].sum())
-            total += float(loss.detach()) * n_tokens
-            tokens += n_tokens
-        result = evaluate(model, validation, candidates, pad, device, config.eval_batch_size)
+            n_tokens = batch["answer_mask"].sum().double()
+            sums += torch.stack([loss.detach().double() * n_tokens, n_tokens])
+        total, tokens = (float(v) for v in sums.cpu())  # the epoch's one host synchronisation
+        result = evaluate(
+            model,
+            validation,
+            candidates,
+            pad,
+            device,
+            config.eval_batch_size,
+            bf16=bf16,
+            score_chunk=score_chunk,
+        )
         record = {
             "epoch": epoch,
             "train_loss": total / max(tokens, 1.0),

@@ -21,8 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from selm_lib.config.device import autocast
 from selm_lib.data.labels import SEREVALS_CLASSES
 from selm_lib.evaluation import metrics
+from selm_lib.features.frames import Frames, as_frames, read_ahead
 from selm_lib.serevals.results import VARIANTS
 
 CLASSES: tuple[str, ...] = SEREVALS_CLASSES  # one definition, in selm_lib.data.labels
@@ -57,17 +59,36 @@ class FrameMLPHead(nn.Module):
         return (logits * weight).sum(dim=1) / count
 
 
-def _collate(frames: Sequence[np.ndarray], index: Sequence[int]) -> tuple[torch.Tensor, ...]:
-    """Zero-padded (B, T, D) frames and the (B, T) valid-frame mask."""
-    chosen = [np.asarray(frames[i], dtype=np.float32) for i in index]
-    length = max(max(f.shape[0] for f in chosen), 1)
-    dim = chosen[0].shape[1]
-    batch = np.zeros((len(chosen), length, dim), dtype=np.float32)
-    mask = np.zeros((len(chosen), length), dtype=bool)
-    for i, f in enumerate(chosen):
-        batch[i, : f.shape[0]] = f
-        mask[i, : f.shape[0]] = True
-    return torch.from_numpy(batch), torch.from_numpy(mask)
+def _device_batch(
+    frames: Frames, index: Sequence[int], device: torch.device, normalizer: Normalizer | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-padded (B, T, D) float32 frames on ``device`` (standardised there with
+    ``normalizer``; padding stays zero) and the (B, T) valid-frame mask."""
+    array, mask = frames.batch(index)
+    x = torch.from_numpy(array).to(device, non_blocking=True).float()
+    valid = torch.from_numpy(mask).to(device, non_blocking=True)
+    if normalizer is not None:
+        mean, std = normalizer.tensors(device)
+        x = torch.where(valid[..., None], (x - mean) / std, torch.zeros((), device=device))
+    return x, valid
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Per-dimension standardisation of one corpus's frames (``serevals.normalize: corpus``),
+    from one streaming pass over its clips (:meth:`Frames.moments`)."""
+
+    mean: np.ndarray  # (D,) float64
+    std: np.ndarray  # (D,) float64, constant dimensions set to 1
+
+    @classmethod
+    def of(cls, frames: Frames) -> Normalizer:
+        mean, std = frames.moments()
+        return cls(mean, np.where(std > 1e-6, std, 1.0))  # a constant dimension stays zero
+
+    def tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.as_tensor(self.mean, dtype=torch.float32, device=device)
+        return mean, torch.as_tensor(self.std, dtype=torch.float32, device=device)
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
@@ -92,31 +113,33 @@ class ProbeConfig:
     dropout: float
 
 
-def _check_frames(frames: Sequence[np.ndarray]) -> int:
-    if len(frames) == 0:
-        raise ValueError("no utterances given")
-    dims = {np.asarray(f).shape[1] if np.ndim(f) == 2 else -1 for f in frames}
-    if len(dims) != 1 or -1 in dims:
-        raise ValueError(f"every utterance must be a (frames, D) array with one D; got {dims}")
-    return dims.pop()
-
-
 def train_probe(
-    frames: Sequence[np.ndarray],
+    frames: Frames | Sequence[np.ndarray],
     labels: np.ndarray,
     n_classes: int,
     config: ProbeConfig,
     on_step: Callable[[dict[str, float]], None] | None = None,
+    *,
+    device: torch.device | None = None,
+    normalizer: Normalizer | None = None,
+    bf16: bool | None = None,
 ) -> FrameMLPHead:
-    """Train the frame MLP head; returns the model after the last epoch, in eval mode.
+    """Train the frame MLP head; returns the model after the last epoch, in eval mode, on
+    ``device`` (default CPU).
 
     Batches group utterances of similar length (sorted by frame count, chunked); the batch order
     is shuffled every epoch with a generator seeded from ``config.seed``, so two runs with the same
-    seed give the same weights. ``on_step`` (for tests and diagnostics; it makes every step wait
-    for its loss) receives each step's learning rate, loss, and gradient norm before and after
-    clipping.
+    seed give the same weights. Each step's frames are read from the stores (a background thread
+    reads the next batches), standardised on the device with ``normalizer`` and run under bf16
+    autocast where :func:`selm_lib.config.device.autocast` says (float32 weights and loss). No
+    step waits for the host unless ``on_step`` is given (for tests and diagnostics: it receives
+    each step's learning rate, loss, and gradient norm before and after clipping).
     """
-    dim = _check_frames(frames)
+    frames = as_frames(frames)
+    if len(frames) == 0:
+        raise ValueError("no utterances given")
+    dim = frames.dim
+    device = device or torch.device("cpu")
     labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (len(frames),):
         raise ValueError(f"labels must have shape ({len(frames)},), got {labels.shape}")
@@ -124,8 +147,8 @@ def train_probe(
         raise ValueError(f"labels must lie in [0, {n_classes})")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    head = FrameMLPHead(dim, n_classes, hidden=config.hidden, dropout=config.dropout)
-    batches = length_batches([np.shape(f)[0] for f in frames], config.batch_size)
+    head = FrameMLPHead(dim, n_classes, hidden=config.hidden, dropout=config.dropout).to(device)
+    batches = length_batches(frames.lengths, config.batch_size)
     optimizer = torch.optim.AdamW(
         head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -136,49 +159,60 @@ def train_probe(
         pct_start=config.warmup,
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    target = torch.tensor(labels)
-    collated = [_collate(frames, index) for index in batches]  # padded once, reused every epoch
+    target = torch.tensor(labels).to(device)
+    order = [batches[b] for _ in range(config.epochs) for b in rng.permutation(len(batches))]
     head.train()
-    for _ in range(config.epochs):
-        for b in rng.permutation(len(batches)):
-            index = batches[b]
-            x, mask = collated[b]
-            loss = loss_fn(head(x, mask), target[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = None
-            if config.grad_clip and config.grad_clip > 0:
-                norm = nn.utils.clip_grad_norm_(head.parameters(), config.grad_clip)
-            if on_step is not None:
-                clipped = torch.norm(torch.stack([p.grad.norm() for p in head.parameters()]))
-                on_step(
-                    {
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "loss": float(loss.detach()),
-                        "grad_norm": float(norm if norm is not None else clipped),
-                        "clipped_norm": float(clipped),
-                    }
-                )
-            optimizer.step()
-            scheduler.step()
+    read = read_ahead(lambda index: _device_batch(frames, index, device, normalizer), order)
+    for index, (x, mask) in read:
+        with autocast(device, bf16):
+            logits = head(x, mask)
+        loss = loss_fn(logits.float(), target[torch.from_numpy(index).to(device)])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = None
+        if config.grad_clip and config.grad_clip > 0:
+            norm = nn.utils.clip_grad_norm_(head.parameters(), config.grad_clip)
+        if on_step is not None:
+            clipped = torch.norm(torch.stack([p.grad.norm() for p in head.parameters()]))
+            on_step(
+                {
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "loss": float(loss.detach()),
+                    "grad_norm": float(norm if norm is not None else clipped),
+                    "clipped_norm": float(clipped),
+                }
+            )
+        optimizer.step()
+        scheduler.step()
     head.eval()
     return head
 
 
 @torch.no_grad()
 def predict_logits(
-    head: FrameMLPHead, frames: Sequence[np.ndarray], batch_size: int = 64
+    head: FrameMLPHead,
+    frames: Frames | Sequence[np.ndarray],
+    batch_size: int = 64,
+    *,
+    normalizer: Normalizer | None = None,
+    bf16: bool | None = None,
 ) -> np.ndarray:
-    """(N, C) utterance logits, in input order (inference batches are length-grouped)."""
+    """(N, C) utterance logits, float32, in input order (inference batches are length-grouped),
+    computed on the head's device."""
+    frames = as_frames(frames)
     if len(frames) == 0:
         n_classes = head.net[-1].out_features
         return np.zeros((0, n_classes), dtype=np.float32)
+    device = next(head.parameters()).device
     was_training = head.training
     head.eval()
     out: np.ndarray | None = None
-    for index in length_batches([np.shape(f)[0] for f in frames], batch_size):
-        x, mask = _collate(frames, index)
-        logits = head(x, mask).numpy()
+    batches = length_batches(frames.lengths, batch_size)
+    for index, (x, mask) in read_ahead(
+        lambda i: _device_batch(frames, i, device, normalizer), batches
+    ):
+        with autocast(device, bf16):
+            logits = head(x, mask).float().cpu().numpy()
         if out is None:
             out = np.zeros((len(frames), logits.shape[1]), dtype=np.float32)
         out[index] = logits

@@ -10,13 +10,15 @@ For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
    a corpus without speaker ids (the label-folder layouts of BAUM-1 and EEKK) is split at
    random and labelled ``speaker_unknown``;
 2. standardises every corpus's frame features with that corpus's own statistics (mean and
-   standard deviation per dimension over all its usable clips; no labels) when
+   standard deviation per dimension over all its usable clips, one streaming pass with float64
+   accumulators; no labels; applied per batch on the device) when
    ``serevals.normalize`` is ``corpus`` (the default; ``none`` is the paper's protocol). A
    frozen encoder's features carry a large corpus/channel offset, which this removes; it is
    transductive for an OOD test corpus (its unlabelled audio statistics are used);
    ``serevals.json`` and ``matrices.json`` name the setting;
 3. trains the frame-MLP probe (:func:`selm_lib.serevals.probe.train_probe`) on the training part, on
-   cached frame features truncated to ``serevals.max_seconds``;
+   ``common.device``, over cached frame features of audio cut to ``serevals.max_seconds`` before
+   encoding (one window per clip, as the paper's code does; the store must say so);
 4. scores it in-domain (plain argmax over the 8 classes, ``other`` kept: it is a class of that
    corpus) and on every other corpus of its cluster (``serevals.clusters``), whole, under the four
    logit-adjustment variants (none, train_prior, oracle, estimated) with ``other`` masked and its
@@ -38,13 +40,16 @@ import numpy as np
 import pandas as pd
 
 from selm_lib.config import resolve_path, section_config
+from selm_lib.config.device import resolve_device
 from selm_lib.data.corpora.base import usable
 from selm_lib.data.splits import check_speaker_disjoint, corpus_seed
 from selm_lib.evaluation import metrics as M
+from selm_lib.features.frames import FrameSet
 from selm_lib.features.store import FeatureStore, store_folder
 from selm_lib.serevals.probe import (
     CLASSES,
     OTHER_INDEX,
+    Normalizer,
     ProbeConfig,
     adjusted_predictions,
     class_prior,
@@ -62,9 +67,6 @@ from selm_lib.serevals.results import (
     cluster_pairs,
     unavailable_members,
 )
-
-FRAMES_PER_SECOND = 50  # every supported backbone (and the log-mel preset) has 20 ms frames
-
 
 # ----------------------------------------------------------------------------- protocol pieces
 
@@ -126,17 +128,6 @@ def probe_config(serevals: dict[str, Any], seed: int) -> ProbeConfig:
     return section_config(ProbeConfig, serevals["probe"], seed=int(seed))
 
 
-def standardize(frames: list[np.ndarray]) -> list[np.ndarray]:
-    """Frames of one corpus z-scored per dimension with the statistics of all its frames."""
-    if not frames:
-        return frames
-    stacked = np.concatenate(frames).astype(np.float64)
-    mean = stacked.mean(axis=0)
-    std = stacked.std(axis=0)
-    std = np.where(std > 1e-6, std, 1.0)  # a constant dimension stays constant (zero)
-    return [((f - mean) / std).astype(np.float32) for f in frames]
-
-
 # ----------------------------------------------------------------------------- data
 
 
@@ -161,8 +152,10 @@ def corpus_rows(params: dict[str, Any], corpus: str) -> pd.DataFrame:
 
 def load_frames(
     params: dict[str, Any], backbone: str, corpus: str, utterances: list[str]
-) -> list[np.ndarray]:
-    """Cached frames of ``utterances``, truncated to ``serevals.max_seconds``."""
+) -> FrameSet:
+    """The cached frames of ``utterances`` (lazy: read a batch at a time). The store must have
+    been cut to ``serevals.max_seconds`` before encoding (``features.backbones.<name>.
+    max_seconds``); a store cut otherwise is an error that names both keys."""
     spec = params["features"]["backbones"][backbone]
     root = resolve_path(params["common"]["output_root"]) / "features"
     folder = store_folder(root, backbone, spec["layer"], corpus)
@@ -172,8 +165,15 @@ def load_frames(
             f"'serevals_sweep.backbones') and corpus '{corpus}' in {folder}: add '{corpus}' to "
             f"'features.backbones.{backbone}.corpora' and run dvc repro features@{backbone}"
         )
-    max_frames = max(1, int(params["serevals"]["max_seconds"] * FRAMES_PER_SECOND))
-    return FeatureStore.open(folder).get_many(utterances, max_frames=max_frames)
+    store = FeatureStore.open(folder)
+    cut, wanted = store.meta.get("max_seconds"), params["serevals"]["max_seconds"]
+    if cut is None or float(cut) != float(wanted):
+        raise SerevalsError(
+            f"{folder}: the audio was cut to {cut} s before encoding, the protocol wants "
+            f"serevals.max_seconds = {wanted} s: set params.yaml 'features.backbones.{backbone}."
+            f"max_seconds: {wanted}' and run dvc repro features@{backbone}"
+        )
+    return FrameSet.of_store(store, utterances)
 
 
 # ----------------------------------------------------------------------------- one backbone
@@ -195,6 +195,7 @@ def run_backbone(
         )
     corpora = list(serevals["corpora"])
     config = probe_config(serevals, seed)
+    device = resolve_device(params["common"]["device"])
     index = {c: i for i, c in enumerate(CLASSES)}
     data, heads, priors, split_of, seconds = {}, {}, {}, {}, {}
     results: list[dict[str, Any]] = []
@@ -244,8 +245,7 @@ def run_backbone(
         start = time.perf_counter()
         rows = corpus_rows(params, corpus)
         frames = load_frames(params, backbone, corpus, list(rows["utterance_id"]))
-        if serevals["normalize"] == "corpus":
-            frames = standardize(frames)
+        norm = Normalizer.of(frames) if serevals["normalize"] == "corpus" else None
         test, split_of[corpus] = in_domain_split(
             rows, corpus, serevals["split"], serevals["test_share"], seed
         )
@@ -258,12 +258,17 @@ def run_backbone(
             )
         train_index, test_index = np.flatnonzero(~test), np.flatnonzero(test)
         head = train_probe(
-            [frames[i] for i in train_index], labels[train_index], len(CLASSES), config
+            frames.subset(train_index),
+            labels[train_index],
+            len(CLASSES),
+            config,
+            device=device,
+            normalizer=norm,
         )
         heads[corpus] = head
         priors[corpus] = class_prior(labels[train_index], len(CLASSES))
-        data[corpus] = (rows, frames)
-        logits = predict_logits(head, [frames[i] for i in test_index])
+        data[corpus] = (rows, frames, norm)
+        logits = predict_logits(head, frames.subset(test_index), normalizer=norm)
         predicted = [CLASSES[i] for i in logits.argmax(axis=1)]
         add(corpus, corpus, "in_domain", "", "none", rows.iloc[test_index], predicted, False)
         seconds[corpus] = round(time.perf_counter() - start, 2)
@@ -274,14 +279,14 @@ def run_backbone(
             )
 
     for cluster, train, test in cluster_pairs(serevals["clusters"], corpora):
-        rows, frames = data[test]
+        rows, frames, norm = data[test]
         truth_index = rows["serevals8"].map(index).to_numpy()
         emotions_trained = np.delete(priors[train], OTHER_INDEX).sum() > 0
         if (truth_index == OTHER_INDEX).all() or not emotions_trained:
             reason = "only 'other' labels on one side (other is dropped in OOD scoring)"
             skipped.append({"train": train, "test": test, "cluster": cluster, "reason": reason})
             continue
-        logits = predict_logits(heads[train], frames)
+        logits = predict_logits(heads[train], frames, normalizer=norm)
         for variant in VARIANTS:
             chosen = adjusted_predictions(
                 logits,

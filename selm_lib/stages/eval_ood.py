@@ -48,9 +48,11 @@ from selm_lib.evaluation.ood import (
     selm_predict,
 )
 from selm_lib.evaluation.results import METHODS, PREDICTION_COLUMNS, UNMAPPED, EvalError, OODResult
-from selm_lib.features.store import load_features
+from selm_lib.features.frames import open_frames
 from selm_lib.selm.artifacts import load_trained
 from selm_lib.selm.triplets import NON_ANSWERS
+
+TRAIN_SPLITS = ("train", "validation")  # the baseline never reads the training corpora's test split
 
 
 def run_eval_ood(
@@ -68,7 +70,9 @@ def run_eval_ood(
     trained = json.loads(
         (resolve_path(common["output_root"]) / "selm" / "candidates.json").read_text()
     )["categorical"]
-    baseline, baseline_classes, _ = _baseline(common, features, selm, manifests, splits, eval_ood)
+    baseline, baseline_classes, _ = train_baseline(
+        common, features, selm, manifests, splits, eval_ood, device=device
+    )
 
     rows_out, result_metrics = [], {m: {} for m in METHODS}
     classes_by_corpus, excluded, unmapped = {}, {}, {}
@@ -86,8 +90,7 @@ def run_eval_ood(
         check_vocabulary(corpus, classes, trained)
         rows, excluded[corpus] = evaluation_rows(manifests[corpus], corpus)
         classes_by_corpus[corpus] = classes
-        feats = load_features(common, features, selm["backbone"], rows)
-        frames = [feats[(corpus, u)] for u in rows["utterance_id"]]
+        frames = open_frames(common, features, selm["backbone"], rows)
 
         texts, generated, scored = selm_predict(
             model, tokenizer, frames, classes, to_class, selm, eval_ood, device
@@ -154,7 +157,7 @@ def run_eval_ood(
     predictions.to_csv(folder / "predictions.csv", index=False)
     torch.save(
         {
-            "state": baseline.state_dict(),
+            "state": {k: v.cpu() for k, v in baseline.state_dict().items()},
             "classes": baseline_classes,
             "in_dim": baseline.net[0].in_features,
             "hidden": baseline.net[0].out_features,
@@ -165,25 +168,26 @@ def run_eval_ood(
     return OODResult(predictions, metrics, classes_by_corpus, excluded, unmapped)
 
 
-def _baseline(common, features, selm, manifests, splits, eval_ood):
-    """Train the classification baseline on the SELM training corpora's categorical labels."""
+def train_baseline(common, features, selm, manifests, splits, eval_ood, device=None):
+    """Train the classification baseline on the SELM training corpora's categorical labels
+    (their train and validation splits), on ``device``. Pooled features are computed clip by
+    clip from the feature stores."""
     frames = []
     for corpus in selm["train_corpora"]:
         rows = usable(manifests[corpus]).merge(
             splits[corpus][["utterance_id", "split"]], on="utterance_id"
         )
-        rows = rows[~rows["emotion"].isin(NON_ANSWERS)]
+        rows = rows[~rows["emotion"].isin(NON_ANSWERS) & rows["split"].isin(TRAIN_SPLITS)]
         frames.append(rows[["corpus", "utterance_id", "emotion", "split"]])
     rows = pd.concat(frames, ignore_index=True)
-    feats = load_features(common, features, selm["backbone"], rows)
-    x = pool_frames(
-        [feats[(c, u)] for c, u in zip(rows["corpus"], rows["utterance_id"], strict=True)]
-    )
+    x = pool_frames(open_frames(common, features, selm["backbone"], rows))
     classes = sorted(rows["emotion"].unique())
     y = rows["emotion"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     train, val = (rows["split"] == "train").to_numpy(), (rows["split"] == "validation").to_numpy()
     config = section_config(BaselineConfig, eval_ood["baseline"], seed=common["seed"])
-    model, history = train_classifier(x[train], y[train], x[val], y[val], len(classes), config)
+    model, history = train_classifier(
+        x[train], y[train], x[val], y[val], len(classes), config, device=device
+    )
     return model, classes, history
 
 

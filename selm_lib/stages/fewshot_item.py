@@ -26,7 +26,7 @@ from selm_lib.evaluation import metrics as M
 from selm_lib.evaluation.baseline import pool_frames, restricted_predictions
 from selm_lib.evaluation.fewshot_results import METRICS, FewshotError, item_folder
 from selm_lib.evaluation.ood import evaluation_rows, load_baseline, map_answer, selm_predict
-from selm_lib.features.store import load_features
+from selm_lib.features.frames import open_frames
 from selm_lib.selm.adapt import _adapt_baseline, _adapt_selm, speaker_partition, support_set
 from selm_lib.selm.artifacts import load_trained
 
@@ -57,9 +57,8 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
         support, capped = support_set(pool, corpus, classes, k, seed, fewshot["cap_k"])
         if capped:
             capped_all[corpus] = capped
-        feats = load_features(common, features, selm["backbone"], rows)
-        eval_frames = [feats[(corpus, u)] for u in evaluated["utterance_id"]]
-        support_frames = [feats[(corpus, u)] for u in support["utterance_id"]]
+        eval_frames = open_frames(common, features, selm["backbone"], evaluated)
+        support_frames = open_frames(common, features, selm["backbone"], support)
         truth = evaluated["eval_class"].to_numpy()
         train_to_test = {e: map_answer(e, to_class) for e in train_classes}
         train_to_test = {e: c for e, c in train_to_test.items() if c in classes}
@@ -77,6 +76,7 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
                         to_class,
                         fewshot,
                         seed,
+                        device=device,
                     )
                 )
                 predicted[method] = restricted_predictions(

@@ -24,7 +24,7 @@ from selm_lib.config import output_dir, project_root, section_config
 from selm_lib.config.cli import run_stage
 from selm_lib.config.device import resolve_device
 from selm_lib.data.curate import read_curated
-from selm_lib.features.store import load_features
+from selm_lib.features.frames import open_frames
 from selm_lib.selm.artifacts import make_tokenizer, model_config
 from selm_lib.selm.batching import TrainingError, answer_text, encode_triplets
 from selm_lib.selm.model import SELM, build_selm
@@ -70,13 +70,13 @@ def train_selm(
             "the training corpora have no train or no validation speakers: check "
             "curate.split.validation and the corpora in selm.train_corpora"
         )
-    feats = load_features(common, features, selm["backbone"], triplets)
-    audio_dim = next(iter(feats.values())).shape[-1]
-    if next(iter(feats.values())).ndim != 2:
-        raise TrainingError(
-            f"features.backbones.{selm['backbone']}.layer must be one layer (an integer or "
-            "'last') for SELM, not 'all'"
-        )
+    # Only the train and validation triplets are read, lazily, a batch at a time.
+    train_frames = open_frames(common, features, selm["backbone"], train_rows)
+    val_frames = open_frames(common, features, selm["backbone"], val_rows)
+    try:
+        audio_dim = train_frames.dim
+    except ValueError as error:
+        raise TrainingError(f"features.backbones.{selm['backbone']}.layer: {error}") from None
 
     folder = output_dir({"common": common}, "selm")
     backbone = {"name": selm["backbone"], **features["backbones"][selm["backbone"]]}
@@ -85,8 +85,8 @@ def train_selm(
     device = resolve_device(common["device"])
     model = build_selm(model_config(selm, audio_dim, common["seed"]), tokenizer)
 
-    train = encode_triplets(train_rows, feats, tokenizer)
-    validation = encode_triplets(val_rows, feats, tokenizer)
+    train = encode_triplets(train_rows, train_frames, tokenizer)
+    validation = encode_triplets(val_rows, val_frames, tokenizer)
     options = candidates(triplets)
     candidate_ids = {
         view: [tokenizer.encode(answer_text(a)) + [tokenizer.eos_token_id] for a in answers]
@@ -104,6 +104,7 @@ def train_selm(
         device=device,
         stop_after_epoch=stop_after_epoch,
         log=log,
+        score_chunk=train_selm["score_chunk"],
     )
     history = pd.DataFrame(result["history"])
     if result["interrupted"]:
