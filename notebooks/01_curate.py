@@ -40,7 +40,7 @@ from selm_lib.data import curate as curation
 from selm_lib.data.corpora.base import usable
 from selm_lib.data.corpora.registry import quarantine_list
 from selm_lib.report import plots
-from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
 
 os.chdir(project_root())
 common, curate = resolve_sections("report_curate", common=common, curate=curate)
@@ -51,6 +51,7 @@ curated = curation.load_curated(common, curate)
 summary = curation.summary_table(curated)
 synthetic = [name for name, flag in curated.synthetic.items() if flag]
 real = [name for name, flag in curated.synthetic.items() if not flag]
+display(profile_note(common=common, curate=curate))
 banner = synthetic_banner(
     curated.manifests,
     "Each synthetic voice's prosody follows the labelled emotion; counts and figures below "

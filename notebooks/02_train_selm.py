@@ -42,7 +42,7 @@ from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_path, resolve_sections
 from selm_lib.report import plots
-from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
 from selm_lib.selm.triplets import counts_by_view
 
 os.chdir(project_root())
@@ -57,6 +57,7 @@ generations = pd.read_csv(folder / "generations.csv", keep_default_na=False)
 metrics = json.loads((project_root() / "reports/metrics/train_selm.json").read_text())
 
 # %%
+display(profile_note(common=common, selm=selm, train_selm=train_selm))
 banner = synthetic_banner(selm["train_corpora"], "The numbers show that the pipeline learns.")
 if banner:
     display(banner)

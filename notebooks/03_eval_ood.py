@@ -51,7 +51,7 @@ from IPython.display import Markdown, display
 from selm_lib.config import project_root, resolve_sections
 from selm_lib.evaluation import results as evaluate
 from selm_lib.report import plots
-from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
 
 os.chdir(project_root())
 common, selm, curate, eval_ood = resolve_sections(
@@ -63,6 +63,7 @@ result = evaluate.OODResult.load(
 )
 
 # %%
+display(profile_note(common=common, selm=selm, curate=curate, eval_ood=eval_ood))
 banner = synthetic_banner(
     eval_ood["test_corpora"] + selm["train_corpora"],
     "They are not the paper's RAVDESS / CREMA-D / IEMOCAP results.",

@@ -43,7 +43,7 @@ from IPython.display import Markdown, display
 from selm_lib.config import project_root, resolve_sections
 from selm_lib.evaluation import compare
 from selm_lib.report import plots
-from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
 
 os.chdir(project_root())
 common, curate, fewshot_sweep, fewshot = resolve_sections(
@@ -52,6 +52,7 @@ common, curate, fewshot_sweep, fewshot = resolve_sections(
 summary = json.loads((project_root() / "reports/metrics/fewshot.json").read_text())
 
 # %%
+display(profile_note(common=common, curate=curate, fewshot_sweep=fewshot_sweep, fewshot=fewshot))
 banner = synthetic_banner(fewshot["corpora"], "The curves show the protocol.")
 if banner:
     display(banner)

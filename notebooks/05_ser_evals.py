@@ -56,7 +56,7 @@ import os
 from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_sections
-from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
 from selm_lib.serevals import results as sr
 
 os.chdir(project_root())
@@ -69,6 +69,7 @@ results = sr.read_results(params)
 summary = json.loads((project_root() / "reports/metrics/serevals.json").read_text())
 
 # %%
+display(profile_note(common=common, serevals_sweep=serevals_sweep, serevals=serevals))
 banner = synthetic_banner(
     corpora,
     "Each synthetic corpus has its own language, speakers and channel; the backbones include a "

@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_path, resolve_sections
-from selm_lib.report.notebook import publish_summary, synthetic_banner
+from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
 from selm_lib.serevals import figures as sf
 from selm_lib.serevals.results import VARIANTS
 
@@ -72,6 +72,14 @@ def show(fig: plt.Figure, name: str) -> None:
 
 
 matrices = {b: sf.read_matrix(matrix_dir, b, variant, metric, corpora) for b in backbones}
+display(
+    profile_note(
+        common=common,
+        serevals_sweep=serevals_sweep,
+        serevals=serevals,
+        serevals_figures=serevals_figures,
+    )
+)
 banner = synthetic_banner(corpora, "The figures show what the protocol measures.")
 if banner:
     display(banner)

@@ -19,7 +19,7 @@ Role = Literal["train", "test", "none"]
 class Common:
     seed: int
     device: Literal["auto", "cpu", "cuda"]
-    profile: Literal["default", "smoke"]
+    profile: Literal["default", "smoke", "paper"]
     data_root: str
     output_root: str
 
@@ -28,6 +28,7 @@ class Common:
 class PerProfile:
     default: dict[str, int]
     smoke: dict[str, int]
+    paper: dict[str, int]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Helpers the report notebooks share: the synthetic-data banner, the one-line summary each
-report publishes for the index, and formatting of a value with its interval."""
+"""Helpers the report notebooks share: the synthetic-data banner, the profile note, the one-line
+summary each report publishes for the index, and formatting of a value with its interval."""
 
 from __future__ import annotations
 
@@ -38,6 +38,16 @@ def synthetic_banner(corpora: Iterable[str], detail: str = "", metrics: str | Pa
         return None
     verb = "is" if len(synthetic) == 1 else "are"
     return Markdown(SYNTHETIC_TEXT.format(corpora=", ".join(synthetic), verb=verb, detail=detail))
+
+
+def profile_note(**sections: dict):
+    """The report's profile (``common.profile``) and its departures from that profile and from
+    the papers, within the params sections the report reads (passed by name)."""
+    from IPython.display import Markdown
+
+    from selm_lib.config.profiles import describe
+
+    return Markdown(describe(dict(sections), set(sections)))
 
 
 def publish_summary(text: str) -> None:

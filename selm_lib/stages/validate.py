@@ -7,7 +7,9 @@ first whenever ``params.yaml`` changes: a misspelled or mistyped key fails here,
 valid key, before DVC deletes any stage's outputs for a rerun. Besides the schema and the cross
 references of :func:`selm_lib.config.validate` it checks the names that need the registries: a
 scanner for every ``curate.corpora`` entry and a synthetic writer for every ``synth.corpora``
-entry. The output holds a fixed sentence, so a passing check never makes a later stage stale.
+entry. It prints where the file departs from the profile ``common.profile`` names
+(:mod:`selm_lib.config.profiles`). The output holds a fixed sentence, so a passing check never
+makes a later stage stale.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from selm_lib.config import ParamsError, load_params, output_dir
 from selm_lib.config.cli import run_stage
+from selm_lib.config.profiles import departures
 from selm_lib.data.corpora.registry import SCANNERS
 from selm_lib.data.synth.registry import WRITERS
 
@@ -52,7 +55,11 @@ def check(path: str | Path | None = None) -> dict[str, Any]:
 def validated(params: dict[str, Any], args: argparse.Namespace) -> str:
     check_registries(params, args.params or "params.yaml")
     (output_dir(params) / OK_FILE).write_text(OK_TEXT)
-    return "params.yaml is valid"
+    profile = params["common"]["profile"]
+    found = departures(params, profile)
+    for d in found:  # a departure is allowed (an ablation); it is named, here and in the reports
+        print(f"note: {d.key} = {d.value!r} departs from profile {profile} ({d.expected!r})")
+    return f"params.yaml is valid (profile {profile}, {len(found)} departures from it)"
 
 
 def main(argv: list[str] | None = None) -> int:
