@@ -30,10 +30,8 @@ def markdown_table() -> str:
     for key, entry in profiles.table().items():
         if profiles._same(entry["default"], entry["paper"]):
             continue
-        rows.append(
-            f"| `{key}` | `{profiles._text(entry['default'])}` | `{profiles._text(entry['paper'])}` "
-            f"| {entry['source']} |"
-        )
+        default, paper = (profiles._text(entry[c]) for c in ("default", "paper"))
+        rows.append(f"| `{key}` | `{default}` | `{paper}` | {entry['source']} |")
     return "\n".join(rows)
 
 

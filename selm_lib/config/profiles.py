@@ -128,7 +128,7 @@ def describe(params: dict[str, Any], sections: set[str] | None = None) -> str:
     if own:
         lines.append(
             f"Departures from the `{profile}` profile in this report's parameters: "
-            + "; ".join(f"`{d.key}` = {_text(d.value)} ({profile}: {_text(d.expected)})" for d in own)
+            + "; ".join(_pair(d, profile) for d in own)
             + "."
         )
     if column(profile) != "paper":
@@ -137,12 +137,16 @@ def describe(params: dict[str, Any], sections: set[str] | None = None) -> str:
             lines.append(
                 "Departures from the papers' settings in this report's parameters (restore with "
                 "`python -m selm_lib.params use paper`): "
-                + "; ".join(f"`{d.key}` = {_text(d.value)} (paper: {_text(d.expected)})" for d in paper)
+                + "; ".join(_pair(d, "paper") for d in paper)
                 + "."
             )
         else:
             lines.append("This report's parameters are the papers' settings.")
     return "\n\n".join(lines)
+
+
+def _pair(d: Departure, profile: str) -> str:
+    return f"`{d.key}` = {_text(d.value)} ({profile}: {_text(d.expected)})"
 
 
 def _text(value: Any) -> str:
