@@ -271,6 +271,7 @@ def test_bf16_selm_training_and_class_scoring_on_the_cpu(tmp_path):
         epochs=1,
         batch_size=16,
         learning_rate=3e-3,
+        lm_learning_rate=1e-4,
         weight_decay=0.0,
         warmup_ratio=0.1,
         grad_clip=1.0,

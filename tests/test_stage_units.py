@@ -274,3 +274,40 @@ def test_weighted_loss_weights_triplets_and_averages_over_answer_tokens():
     assert float(weighted_loss(output, batch)) == pytest.approx(6.5 / 2.5)
     batch["weights"] = torch.tensor([1.0, 0.0])  # a weight of 0 drops the triplet
     assert float(weighted_loss(output, batch)) == pytest.approx(2.0)
+
+
+def test_train_selm_checkpoints_persist_outside_the_outputs_and_are_fingerprinted(tmp_path):
+    import pandas as pd
+
+    from selm_lib.stages import train_selm as stage
+
+    common = {"output_root": str(tmp_path), "seed": 34}
+    folder = stage.checkpoint_dir(common)
+    assert folder == tmp_path / "checkpoints" / "train_selm"  # not under selm/, which DVC deletes
+    triplets = pd.DataFrame(
+        {
+            "corpus": ["a"],
+            "utterance_id": ["u"],
+            "view": ["categorical"],
+            "answer": ["sad"],
+            "split": ["train"],
+            "weight": [1.0],
+        }
+    )
+    backbone = {"name": "w2v", "source": "preset:tiny-wav2vec2", "layer": 4}
+    base = stage.run_fingerprint(common, backbone, {"dropout": 0.1}, {"epochs": 3}, triplets)
+    assert base == stage.run_fingerprint(
+        common, backbone, {"dropout": 0.1}, {"epochs": 3}, triplets
+    )
+    assert base != stage.run_fingerprint(
+        common, backbone, {"dropout": 0.2}, {"epochs": 3}, triplets
+    )
+    assert base != stage.run_fingerprint(
+        common, backbone, {"dropout": 0.1}, {"epochs": 3}, triplets.assign(answer="happy")
+    )
+    folder.mkdir(parents=True)
+    (folder / "last.pt").write_bytes(b"x")
+    (folder / "best.pt").write_bytes(b"x")
+    stage.finish_checkpoints(folder, best_epoch=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["status.json"]
+    assert json.loads((folder / "status.json").read_text()) == {"best_epoch": 2, "completed": True}

@@ -82,13 +82,14 @@ def setup(tokenizer, seed: int = 3):
     return train, validation, candidates
 
 
-def run(tokenizer, out_dir, epochs=4, stop_after=None, patience=10):
+def run(tokenizer, out_dir, epochs=4, stop_after=None, patience=10, fingerprint="", log=None):
     train, validation, candidates = setup(tokenizer)
     model = build_selm(tiny_config(dropout=0.1, seed=5, vocab_size=None), tokenizer)
     config = TrainConfig(
         epochs=epochs,
         batch_size=16,
         learning_rate=3e-3,
+        lm_learning_rate=1e-4,
         weight_decay=0.01,
         warmup_ratio=0.1,
         grad_clip=1.0,
@@ -106,7 +107,8 @@ def run(tokenizer, out_dir, epochs=4, stop_after=None, patience=10):
         pad=tokenizer.pad_token_id,
         device=torch.device("cpu"),
         stop_after_epoch=stop_after,
-        log=lambda *_: None,
+        log=log or (lambda *_: None),
+        fingerprint=fingerprint,
     )
     return model, result
 
@@ -150,6 +152,7 @@ def test_resume_after_interruption_matches(tokenizer, tmp_path):
         "cuda_rng",
         "state",
         "config",
+        "fingerprint",
     }
     assert saved["config"]["seed"] == 7 and saved["config"]["epochs"] == 3
     assert not any(k.startswith("lm.") for k in saved["model"])
@@ -180,6 +183,63 @@ def test_early_stopping_keeps_best(tokenizer, tmp_path):
     again = evaluate(model, validation, candidates, tokenizer.pad_token_id, torch.device("cpu"))
     assert again["total_loss"] == pytest.approx(min(losses), rel=1e-5)
     assert again["total_loss"] != pytest.approx(losses[-1], rel=1e-5)
+
+
+def test_a_checkpoint_of_other_parameters_is_refused(tokenizer, tmp_path):
+    """A stage restarted with other params must not continue the old run: it says so and trains
+    from the start, ending where a fresh run ends."""
+    messages: list[str] = []
+    run(tokenizer, tmp_path / "ckpt", epochs=3, stop_after=1, fingerprint="params-a")
+    _, resumed = run(
+        tokenizer, tmp_path / "ckpt", epochs=3, fingerprint="params-b", log=messages.append
+    )
+    assert any(m.startswith("not resuming") and "other parameters" in m for m in messages)
+    _, fresh = run(tokenizer, tmp_path / "fresh", epochs=3, fingerprint="params-b")
+    assert resumed["history"] == fresh["history"]
+    messages.clear()
+    run(tokenizer, tmp_path / "same", epochs=3, stop_after=1, fingerprint="params-b")
+    run(tokenizer, tmp_path / "same", epochs=3, fingerprint="params-b", log=messages.append)
+    assert any(m.startswith("resumed from") for m in messages)
+
+
+def test_parameter_groups_decay_only_weight_matrices_and_give_the_lm_its_rate(tokenizer):
+    from dataclasses import replace
+
+    from selm_lib.selm.train import parameter_groups
+
+    model = build_selm(tiny_config(dropout=0.1, seed=5, vocab_size=None), tokenizer)
+    config = TrainConfig(
+        epochs=1,
+        batch_size=4,
+        learning_rate=1e-3,
+        lm_learning_rate=1e-5,
+        weight_decay=0.05,
+        warmup_ratio=0.1,
+        grad_clip=1.0,
+        patience=1,
+        seed=0,
+        eval_batch_size=4,
+    )
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = parameter_groups(model, config)
+    assert all(g["lr"] == 1e-3 for g in groups)  # the LM is frozen: no LM group
+    for group in groups:
+        for parameter in group["params"]:
+            name = names[id(parameter)]
+            decays = parameter.ndim == 2 and "norm" not in name and "constants" not in name
+            assert (group["weight_decay"] == 0.05) == (decays and "positions" not in name), name
+    trainable = build_selm(
+        replace(tiny_config(dropout=0.1, seed=5, vocab_size=None), lm_trainable=True), tokenizer
+    )
+    names = {id(p): n for n, p in trainable.named_parameters()}
+    lm_groups = [
+        g
+        for g in parameter_groups(trainable, config)
+        if names[id(g["params"][0])].startswith("lm.")
+    ]
+    assert {g["lr"] for g in lm_groups} == {1e-5}
+    decayed = [names[id(p)] for g in lm_groups if g["weight_decay"] > 0 for p in g["params"]]
+    assert decayed and not any("wte" in n or "wpe" in n or "ln_" in n for n in decayed)
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():

@@ -61,6 +61,7 @@ class Curate:
     corpora: dict[str, CorpusEntry]
     ravdess_include_song: bool
     ravdess_calm: Literal["own_class", "neutral", "drop"]
+    expresso_dialogues: Literal["split", "mix"]
     class_sets: dict[str, str]
     min_duration_s: Number
     silence_dbfs: Number
@@ -131,6 +132,7 @@ class TrainSelm:
     eval_batch_size: int
     score_chunk: int
     learning_rate: Number
+    lm_learning_rate: Number
     weight_decay: Number
     warmup_ratio: Number
     grad_clip: Number

@@ -34,12 +34,41 @@ class TrainConfig:
     epochs: int
     batch_size: int
     learning_rate: float
+    lm_learning_rate: float  # a trainable LM's own rate (selm.lm_trainable)
     weight_decay: float
     warmup_ratio: float
     grad_clip: float
     patience: int
     seed: int
     eval_batch_size: int
+
+
+def parameter_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: the mappers (and projection) at ``learning_rate`` with ``weight_decay``; a
+    trainable LM (``selm.lm_trainable``) at ``lm_learning_rate``. Norms, biases and embeddings
+    never decay. Empty groups are left out."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        in_lm = name.startswith("lm.")
+        no_decay = parameter.ndim < 2 or "norm" in name or "ln_" in name or _is_embedding(name)
+        groups.setdefault((in_lm, no_decay), []).append(parameter)
+    out = []
+    for (in_lm, no_decay), members in sorted(groups.items()):
+        out.append(
+            {
+                "params": members,
+                "lr": config.lm_learning_rate if in_lm else config.learning_rate,
+                "weight_decay": 0.0 if no_decay else config.weight_decay,
+            }
+        )
+    return out
+
+
+def _is_embedding(name: str) -> bool:
+    parts = name.split(".")
+    return any(p in parts for p in ("wte", "wpe", "embeddings", "constants", "positions"))
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
@@ -98,7 +127,9 @@ def evaluate(
     bf16: bool | None = None,
     score_chunk: int | None = None,
 ) -> dict[str, Any]:
-    """Per-view validation loss and class-scoring accuracy (argmax over the view's answers).
+    """Per-view validation loss and class-scoring accuracy (argmax over the view's answers), and
+    ``total_loss``: the triplet-weighted token cross-entropy over every view, the same quantity
+    :func:`weighted_loss` trains on (so early stopping and the curves compare like with like).
 
     Sums stay on the device (float64) and are read once per view. ``score_chunk`` bounds the
     (example x candidate) rows of one class-scoring pass (:func:`score_classes`)."""
@@ -108,7 +139,8 @@ def evaluate(
     total_nll, total_tokens = 0.0, 0.0
     for view in sorted(set(data.views)):
         idx = np.flatnonzero(views == view)
-        sums = torch.zeros(3, dtype=torch.float64, device=device)  # nll, tokens, correct
+        # nll, tokens, correct, weighted nll, weighted tokens
+        sums = torch.zeros(5, dtype=torch.float64, device=device)
         texts = [c for c in candidates[view]]
         truth_of = {tuple(c): i for i, c in enumerate(candidates[view])}
         chunks = [idx[s : s + batch_size] for s in range(0, len(idx), batch_size)]
@@ -125,20 +157,25 @@ def evaluate(
                     rows_per_chunk=score_chunk,
                 )
             truth = torch.tensor([truth_of[tuple(data.answer_ids[i])] for i in index])
+            weights = batch["weights"].double()
+            nll_each = -output["log_likelihood"].double()
+            tokens_each = batch["answer_mask"].sum(dim=1).double()
             sums += torch.stack(
                 [
-                    -output["log_likelihood"].double().sum(),
-                    batch["answer_mask"].sum().double(),
+                    nll_each.sum(),
+                    tokens_each.sum(),
                     (scores.argmax(dim=1) == truth.to(scores.device)).sum().double(),
+                    (weights * nll_each).sum(),
+                    (weights * tokens_each).sum(),
                 ]
             )
-        nll, tokens, correct = (float(v) for v in sums.cpu())
+        nll, tokens, correct, weighted_nll, weighted_tokens = (float(v) for v in sums.cpu())
         out["loss"][view] = nll / max(tokens, 1.0)
         out["accuracy"][view] = correct / max(len(idx), 1)
         out["n"][view] = int(len(idx))
-        total_nll += nll
-        total_tokens += tokens
-    out["total_loss"] = total_nll / max(total_tokens, 1.0)
+        total_nll += weighted_nll
+        total_tokens += weighted_tokens
+    out["total_loss"] = total_nll / total_tokens if total_tokens > 0 else 0.0
     return out
 
 
@@ -156,8 +193,12 @@ def fit(
     log: Any = print,
     bf16: bool | None = None,
     score_chunk: int | None = None,
+    fingerprint: str = "",
 ) -> dict[str, Any]:
-    """Train with early stopping; resume from ``out_dir/last.pt`` when it exists.
+    """Train with early stopping; resume from ``out_dir/last.pt`` when it exists and was
+    written with the same ``fingerprint`` (a digest of everything that shapes the run: the
+    caller's parameters and data); a checkpoint of other parameters is refused with a message
+    and training starts afresh.
 
     ``bf16`` (default: on CUDA only) runs the forward pass under bf16 autocast; ``score_chunk``
     is passed to the validation's class scoring.
@@ -169,7 +210,7 @@ def fit(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config))
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(steps_per_epoch * config.epochs, config.warmup_ratio)
@@ -177,8 +218,17 @@ def fit(
     state = {"epoch": 0, "history": [], "best_loss": float("inf"), "best_epoch": 0, "waited": 0}
     last, best = out_dir / "last.pt", out_dir / "best.pt"
     torch.manual_seed(config.seed)
+    checkpoint = None
     if last.is_file():
         checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    if checkpoint is not None and checkpoint.get("fingerprint", "") != fingerprint:
+        written = checkpoint.get("fingerprint", "")[:12] or "none"
+        log(
+            f"not resuming from {last}: it was written with other parameters or data "
+            f"({written} != {fingerprint[:12] or 'none'}); training from the start"
+        )
+        checkpoint = None
+    if checkpoint is not None:
         model.load_state_dict(checkpoint["model"], strict=False)
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -239,6 +289,7 @@ def fit(
                 "cuda_rng": torch.cuda.get_rng_state_all() if _cuda_available() else None,
                 "state": state,
                 "config": asdict(config),
+                "fingerprint": fingerprint,
             },
             last,
         )

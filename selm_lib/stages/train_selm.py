@@ -6,12 +6,16 @@ training -> metrics.
 Everything the later stages and the report ``02_train_selm.py`` need is written under
 ``common.output_root/selm/``: the tokenizer, the best model (``model/``), the triplets, the
 candidate answers, the training history and sample generations; plus
-``reports/metrics/train_selm.json`` and ``reports/plots/train_selm_loss.csv``.
+``reports/metrics/train_selm.json`` and ``reports/plots/train_selm_loss.csv``. Checkpoints go to
+``common.output_root/checkpoints/train_selm/`` (kept across ``dvc repro`` restarts, so an
+interrupted run resumes; refused when written with other parameters; removed once the run
+completes).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -93,24 +97,27 @@ def train_selm(
         for view, answers in options.items()
     }
     config = section_config(TrainConfig, train_selm, seed=common["seed"])
+    checkpoints = checkpoint_dir(common)
     result = fit(
         model,
         train,
         validation,
         candidate_ids,
         config,
-        folder / "checkpoints",
+        checkpoints,
         pad=tokenizer.pad_token_id,
         device=device,
         stop_after_epoch=stop_after_epoch,
         log=log,
         score_chunk=train_selm["score_chunk"],
+        fingerprint=run_fingerprint(common, backbone, selm, train_selm, triplets),
     )
     history = pd.DataFrame(result["history"])
     if result["interrupted"]:
         return TrainedSELM(
             model, tokenizer, triplets, history, {}, pd.DataFrame(), folder, backbone
         )
+    finish_checkpoints(checkpoints, result["best_epoch"])
 
     model.save(folder / "model")
     triplets.to_csv(folder / "triplets.csv", index=False)
@@ -152,6 +159,40 @@ def train_selm(
         per_view=train_selm["samples_per_view"],
     )
     return TrainedSELM(model, tokenizer, triplets, history, metrics, generations, folder, backbone)
+
+
+def checkpoint_dir(common: dict[str, Any]) -> Path:
+    """``common.output_root/checkpoints/train_selm``: outside the stage's other outputs and
+    declared ``persist: true`` in dvc.yaml, so a restarted ``dvc repro`` finds the checkpoint of
+    the interrupted run (DVC deletes a stage's plain outputs before it runs)."""
+    return output_dir({"common": common}, "checkpoints") / "train_selm"
+
+
+def run_fingerprint(
+    common: dict[str, Any],
+    backbone: dict[str, Any],
+    selm: dict[str, Any],
+    train_selm: dict[str, Any],
+    triplets: pd.DataFrame,
+) -> str:
+    """sha256 of everything that shapes a training run: the seed, the backbone entry, the
+    ``selm`` and ``train_selm`` sections and the triplets (a checkpoint of another run is
+    refused on resume)."""
+    digest = hashlib.sha256()
+    payload = {"seed": common["seed"], "backbone": backbone, "selm": selm, "train": train_selm}
+    digest.update(json.dumps(payload, sort_keys=True, default=str).encode())
+    columns = ["corpus", "utterance_id", "view", "answer", "split", "weight"]
+    digest.update(triplets[columns].to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
+def finish_checkpoints(folder: Path, best_epoch: int) -> None:
+    """After a completed run the checkpoints have served (the model is saved): remove them, so
+    a later rerun (code changed) trains afresh, and leave a fixed status file."""
+    for name in ("last.pt", "best.pt"):
+        (folder / name).unlink(missing_ok=True)
+    status = {"completed": True, "best_epoch": int(best_epoch)}
+    (folder / "status.json").write_text(json.dumps(status, sort_keys=True) + "\n")
 
 
 def write_outputs(trained: TrainedSELM, root: Path) -> None:
