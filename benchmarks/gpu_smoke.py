@@ -271,7 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # 4. baseline
     with Part("baseline", results) as entry:
         x = pool_frames(frames)
-        config = section_config(BaselineConfig, params["eval_ood"]["baseline"], seed=seed)
+        baseline_params = params["eval_ood"]["baseline"]
+        config = section_config(BaselineConfig, baseline_params, seed=seed, balanced=True)
         classifier, _ = train_classifier(x, labels, x, labels, 4, config, device=device)
         assert classifier.mean.device.type == DEVICE, f"baseline not on {DEVICE}"
     entry["clips"] = n_clips

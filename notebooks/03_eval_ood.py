@@ -23,7 +23,11 @@
 # * **SELM, class scoring** (`selm_score`): every test class's verbalisation is ranked by its
 #   log-likelihood under the model, `argmax_e p(e | x, w)`; never unmappable.
 # * **Classification baseline** (`classifier_baseline`): the traditional formulation, a small MLP
-#   on the same frozen cached features and training corpora, restricted to the test classes.
+#   on the same frozen cached features and training corpora, restricted to the test classes. Its
+#   loss weights classes the way SELM's training weights its answers
+#   (`eval_ood.baseline.class_weights`, default `same_as_selm`: class-balanced exactly when
+#   `selm.balance_answers` is true), so both see the training class priors alike; the line below
+#   states the setting of this run.
 # * **Majority** (the test corpus's most frequent class; it reads the test labels, so it is a
 #   reference line) and **chance** (uniform random classes).
 #
@@ -50,6 +54,7 @@ from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_sections
 from selm_lib.evaluation import results as evaluate
+from selm_lib.evaluation.baseline import baseline_balanced
 from selm_lib.report import plots
 from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
 
@@ -70,6 +75,15 @@ banner = synthetic_banner(
 )
 if banner:
     display(banner)
+policy = eval_ood["baseline"]["class_weights"]
+weighting = "class-balanced" if baseline_balanced(policy, selm) else "natural"
+triplet_weighting = "answer-balanced" if selm["balance_answers"] else "natural"
+display(
+    Markdown(
+        f"Class priors: SELM trains on {triplet_weighting} triplets (`selm.balance_answers`); "
+        f"the baseline's loss is {weighting} (`eval_ood.baseline.class_weights: {policy}`)."
+    )
+)
 
 # %% [markdown]
 # ## Test sets

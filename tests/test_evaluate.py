@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from selm_lib.data.labels import class_map
 from selm_lib.evaluation.baseline import (
@@ -127,6 +128,7 @@ def test_baseline_learns_and_restricts_to_test_classes():
             weight_decay=0.01,
             patience=8,
             seed=1,
+            balanced=True,
         ),
     )
     assert history[-1]["val_accuracy"] > 0.9
@@ -139,3 +141,33 @@ def test_baseline_learns_and_restricts_to_test_classes():
     truth = np.array(classes)[y[60:]]
     keep = truth != "contempt"
     assert (predicted[keep] == truth[keep]).mean() > 0.9
+
+
+def test_baseline_class_weights_follow_selm_or_the_stated_policy():
+    from selm_lib.evaluation.baseline import baseline_balanced
+
+    assert baseline_balanced("same_as_selm", {"balance_answers": False}) is False
+    assert baseline_balanced("same_as_selm", {"balance_answers": True}) is True
+    assert baseline_balanced("balanced", {"balance_answers": False}) is True
+    assert baseline_balanced("natural", {"balance_answers": True}) is False
+    # on data that is 90 % one class, the balanced loss predicts the rare class far more often
+    rng = np.random.default_rng(3)
+    y = (rng.random(600) < 0.1).astype(int)
+    x = (rng.normal(0, 1, (600, 4)) + 0.8 * y[:, None]).astype(np.float32)
+    shares = {}
+    for balanced in (False, True):
+        config = BaselineConfig(
+            hidden=16,
+            dropout=0.0,
+            epochs=30,
+            batch_size=64,
+            learning_rate=3e-3,
+            weight_decay=0.0,
+            patience=30,
+            seed=0,
+            balanced=balanced,
+        )
+        model, _ = train_classifier(x, y, x, y, 2, config)
+        with torch.no_grad():
+            shares[balanced] = float(model(torch.from_numpy(x)).argmax(1).float().mean())
+    assert shares[True] > 2 * shares[False] + 0.05

@@ -245,6 +245,7 @@ def test_bf16_baseline_trains_under_autocast():
         weight_decay=0.0,
         patience=5,
         seed=0,
+        balanced=True,
     )
     fp32, _ = train_classifier(x[:200], y[:200], x[200:], y[200:], 3, config)
     spy = _DtypeSpy(fp32)

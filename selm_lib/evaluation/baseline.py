@@ -27,6 +27,14 @@ def pool_frames(frames: Frames | Sequence[np.ndarray]) -> np.ndarray:
     return as_frames(frames).pooled()
 
 
+def baseline_balanced(policy: str, selm: dict) -> bool:
+    """``eval_ood.baseline.class_weights``: ``same_as_selm`` (default) weights the baseline's
+    classes the way SELM's triplets are weighted (balanced exactly when
+    ``selm.balance_answers``), so the comparison treats class priors the same way for both;
+    ``balanced`` / ``natural`` force one."""
+    return {"balanced": True, "natural": False}.get(policy, bool(selm["balance_answers"]))
+
+
 @dataclass
 class BaselineConfig:
     """Built from ``eval_ood.baseline`` (:func:`selm_lib.config.section_config`)."""
@@ -39,6 +47,7 @@ class BaselineConfig:
     weight_decay: float
     patience: int
     seed: int
+    balanced: bool  # class-balanced loss weights (else the natural class distribution)
 
 
 class PooledClassifier(nn.Module):
@@ -75,7 +84,8 @@ def train_classifier(
     device: torch.device | None = None,
     bf16: bool | None = None,
 ) -> tuple[PooledClassifier, list[dict[str, float]]]:
-    """Cross-entropy with class-balanced weights, AdamW, early stopping on validation loss, on
+    """Cross-entropy (class-balanced weights when ``config.balanced``, else the natural class
+    distribution), AdamW, early stopping on validation loss, on
     ``device`` (default CPU; bf16 autocast per :func:`selm_lib.config.device.autocast`). The
     validation loss is read once per epoch; steps never wait for the host."""
     device = device or torch.device("cpu")
@@ -85,8 +95,9 @@ def train_classifier(
     model = PooledClassifier(train_x.shape[1], n_classes, config.hidden, config.dropout, mean, std)
     model.to(device)
     counts = np.bincount(train_y, minlength=n_classes).astype(np.float32)
-    # Balanced weights: the natural training corpora are dominated by neutral.
-    weights = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / n_classes).to(device)
+    weights = None
+    if config.balanced:  # every class counts equally (the natural corpora are mostly neutral)
+        weights = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / n_classes).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay

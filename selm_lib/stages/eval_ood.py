@@ -35,6 +35,7 @@ from selm_lib.data.labels import class_map, classes_of
 from selm_lib.evaluation import metrics as M
 from selm_lib.evaluation.baseline import (
     BaselineConfig,
+    baseline_balanced,
     pool_frames,
     restricted_predictions,
     train_classifier,
@@ -184,7 +185,12 @@ def train_baseline(common, features, selm, manifests, splits, eval_ood, device=N
     classes = sorted(rows["emotion"].unique())
     y = rows["emotion"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     train, val = (rows["split"] == "train").to_numpy(), (rows["split"] == "validation").to_numpy()
-    config = section_config(BaselineConfig, eval_ood["baseline"], seed=common["seed"])
+    config = section_config(
+        BaselineConfig,
+        eval_ood["baseline"],
+        seed=common["seed"],
+        balanced=baseline_balanced(eval_ood["baseline"]["class_weights"], selm),
+    )
     model, history = train_classifier(
         x[train], y[train], x[val], y[val], len(classes), config, device=device
     )
