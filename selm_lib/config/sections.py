@@ -149,6 +149,7 @@ class Baseline:
     batch_size: int
     weight_decay: Number
     patience: int
+    class_weights: Literal["same_as_selm", "balanced", "natural"]
 
 
 @dataclass(frozen=True)
