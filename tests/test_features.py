@@ -267,3 +267,42 @@ def test_compute_all_from_params(corpus, tmp_path, capsys):
     params["backbones"]["tiny_w2v"]["layers"] = 4
     with pytest.raises(BackboneError, match=r"features\.backbones\.tiny_w2v\.layers"):
         compute_all(params, manifests_dir=manifests, output_root=root, device="cpu")
+
+
+def test_a_row_with_a_channel_encodes_only_that_channel(tmp_path):
+    """A stereo dialogue split into one row per actor (manifest column ``channel``) is encoded
+    from that channel alone; an empty channel mixes the file to mono, as before."""
+    from selm_lib.data.audio import load_audio
+
+    rng = np.random.default_rng(0)
+    stereo = np.stack([np.sin(np.arange(24000) / 9.0) * 0.4, rng.normal(0, 0.1, 24000)], axis=1)
+    path = tmp_path / "dialogue.wav"
+    sf.write(path, stereo.astype(np.float32), SR, subtype="FLOAT")
+    rows = []
+    for uid, channel in (("d_ch1", "1"), ("d_ch2", "2"), ("d_mix", "")):
+        row = {c: "" for c in MANIFEST_COLUMNS}
+        row.update(
+            path=str(path),
+            corpus="dia",
+            utterance_id=uid,
+            duration_s=1.5,
+            sample_rate=SR,
+            channels=2,
+            channel=channel,
+        )
+        rows.append(row)
+    manifest = pd.DataFrame(rows)[MANIFEST_COLUMNS]
+    backbone = load_backbone(BackboneSpec("preset:logmel", layer="last"), device="cpu")
+    store, _ = compute_features(
+        backbone,
+        manifest,
+        tmp_path / "store",
+        backbone_name="lm",
+        progress=False,
+        batch_seconds=0.01,
+    )
+    for uid, channel in (("d_ch1", 1), ("d_ch2", 2), ("d_mix", None)):
+        (direct,) = backbone.encode([load_audio(path, channel=channel)])
+        np.testing.assert_array_equal(store.get(uid), direct.astype(np.float16))
+    assert not np.array_equal(store.get("d_ch1"), store.get("d_ch2"))
+    assert manifest_hash(manifest) != manifest_hash(manifest.assign(channel=""))

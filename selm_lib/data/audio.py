@@ -48,18 +48,30 @@ def read_raw(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def load_audio(
-    path: str | Path, target_sr: int = TARGET_SAMPLE_RATE, max_seconds: float | None = None
+    path: str | Path,
+    target_sr: int = TARGET_SAMPLE_RATE,
+    max_seconds: float | None = None,
+    channel: int | None = None,
 ) -> np.ndarray:
-    """Mono float32 samples at ``target_sr``: stereo is averaged, any rate is resampled.
+    """Mono float32 samples at ``target_sr``: stereo is averaged (or one ``channel``, 1-based,
+    is taken: a stereo dialogue with one actor per channel), any rate is resampled.
 
     ``max_seconds`` truncates after resampling (SER-Evals truncates to 30 s).
-    Raises :class:`AudioError` naming the file when it cannot be read.
+    Raises :class:`AudioError` naming the file when it cannot be read or lacks the channel.
     """
     try:
         data, sample_rate = read_raw(path)
     except (sf.LibsndfileError, RuntimeError, OSError) as error:
         raise AudioError(f"{path}: cannot read audio ({error})") from error
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if channel is not None:
+        if not 1 <= int(channel) <= data.shape[1]:
+            raise AudioError(
+                f"{path}: channel {channel} requested (manifest column 'channel') but the file "
+                f"has {data.shape[1]}; rerun dvc repro curate"
+            )
+        mono = data[:, int(channel) - 1]
+    else:
+        mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     mono = resample(mono, sample_rate, target_sr)
     if max_seconds is not None:
         mono = mono[: int(round(max_seconds * target_sr))]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from selm_lib.data.audio import TARGET_SAMPLE_RATE, load_audio
-from selm_lib.data.corpora.base import usable
+from selm_lib.data.corpora.base import row_channel, usable
 from selm_lib.features.backbones import Backbone, BackboneError, BackboneSpec, load_backbone
 from selm_lib.features.store import (
     DTYPES,
@@ -58,7 +58,8 @@ def _number(value: Any, digits: int | None) -> str:
 
 
 def manifest_hash(manifest: pd.DataFrame) -> str:
-    """sha256 of the usable rows' ``(utterance_id, path, duration_s, sample_rate)``, in order.
+    """sha256 of the usable rows' ``(utterance_id, path, duration_s, sample_rate, channel)``, in
+    order (``channel``: the one channel a row reads, empty = mixed to mono).
 
     Numbers are written with fixed formats so a manifest read back from CSV hashes the same as the
     DataFrame that wrote it; other columns (labels, splits) do not change the features.
@@ -67,10 +68,14 @@ def manifest_hash(manifest: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     columns = [
         rows[c] if c in rows else [""] * len(rows)
-        for c in ("utterance_id", "path", "duration_s", "sample_rate")
+        for c in ("utterance_id", "path", "duration_s", "sample_rate", "channel")
     ]
-    for uid, path, duration, rate in zip(*columns, strict=True):
-        line = f"{uid}\t{path}\t{_number(duration, 4)}\t{_number(rate, None)}\n"
+    for uid, path, duration, rate, channel in zip(*columns, strict=True):
+        picked = row_channel(channel)
+        line = (
+            f"{uid}\t{path}\t{_number(duration, 4)}\t{_number(rate, None)}\t"
+            f"{'' if picked is None else picked}\n"
+        )
         digest.update(line.encode("utf-8"))
     return digest.hexdigest()
 
@@ -214,6 +219,7 @@ def compute_features(
         }
 
     paths = [_resolve(p, audio_root) for p in rows["path"]]
+    channels = [row_channel(c) for c in rows.get("channel", pd.Series([""] * len(rows)))]
     durations = pd.to_numeric(rows["duration_s"], errors="coerce").fillna(0.0).to_numpy()
     limit = backbone.spec.max_seconds
     if limit is not None:
@@ -251,7 +257,7 @@ def compute_features(
         dynamic_ncols=True,
     )
     try:
-        for batch, audio in _prefetched(batches, paths, cut):
+        for batch, audio in _prefetched(batches, paths, cut, channels):
             encoded = backbone.encode(audio)
             lengths = [len(a) for a in audio]
             total_samples += sum(lengths)
@@ -469,13 +475,18 @@ def _to_storage(array: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
 
 
 def _prefetched(
-    batches: list[list[int]], paths: list[Path], cut: int | None = None
+    batches: list[list[int]],
+    paths: list[Path],
+    cut: int | None = None,
+    channels: list[int | None] | None = None,
 ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
     """Yield (batch, audio) while the next batch's audio is read in a background thread; clips
-    are cut to their first ``cut`` samples (one window per clip, before encoding)."""
+    are cut to their first ``cut`` samples (one window per clip, before encoding) and read from
+    their manifest ``channel`` when it names one (else mixed to mono)."""
+    channels = channels or [None] * len(paths)
 
     def read(batch: list[int]) -> list[np.ndarray]:
-        return [load_audio(paths[i])[:cut] for i in batch]
+        return [load_audio(paths[i], channel=channels[i])[:cut] for i in batch]
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read, batches[0]) if batches else None

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from selm_lib.data.audio import TARGET_SAMPLE_RATE, load_audio
+from selm_lib.data.corpora.base import row_channel
 
 
 def duration_histograms(manifest: pd.DataFrame) -> plt.Figure:
@@ -65,7 +66,7 @@ def spectrogram_grid(examples: pd.DataFrame, title_column: str = "emotion") -> p
     for ax in axes.flat:
         ax.axis("off")
     for ax, (_, row) in zip(axes.flat, examples.iterrows(), strict=False):
-        spec = log_mel(load_audio(row["path"]))
+        spec = log_mel(load_audio(row["path"], channel=row_channel(row.get("channel", ""))))
         ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
         ax.set_title(f"{row[title_column]} ({row['speaker']})", fontsize=9)
         ax.axis("on")

@@ -34,7 +34,10 @@ def run_curation(common: dict[str, Any], curate: dict[str, Any]) -> Curated:
     result = Curated({}, {}, {}, {})
     for name, spec in curate["corpora"].items():
         root = corpus_root(params, name)
-        options = {"include_song": curate["ravdess_include_song"]} if name == "ravdess" else {}
+        options = {
+            "ravdess": {"include_song": curate["ravdess_include_song"]},
+            "expresso": {"dialogues": curate["expresso_dialogues"]},
+        }.get(name, {})
         manifest = scan(
             name,
             root,

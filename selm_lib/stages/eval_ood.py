@@ -53,7 +53,8 @@ from selm_lib.features.frames import open_frames
 from selm_lib.selm.artifacts import load_trained
 from selm_lib.selm.triplets import NON_ANSWERS
 
-TRAIN_SPLITS = ("train", "validation")  # the baseline never reads the training corpora's test split
+# The baseline learns on these splits; "test" gives the in-domain scores.
+TRAIN_SPLITS = ("train", "validation")
 
 
 def run_eval_ood(
@@ -147,8 +148,22 @@ def run_eval_ood(
         rows, _ = evaluation_rows(manifests[corpus], corpus)
         check_predictions(predictions, rows, corpus)
     gains = relative_gains(result_metrics, list(classes_by_corpus))
+    in_domain = in_domain_scores(
+        model,
+        tokenizer,
+        baseline,
+        baseline_classes,
+        common,
+        features,
+        selm,
+        manifests,
+        splits,
+        eval_ood,
+        device,
+    )
     metrics = {
         **result_metrics,
+        "in_domain": in_domain,
         "relative_gain_over_best_baseline": gains,
         "unmapped_rate": {c: round(v, 6) for c, v in unmapped.items()},
         "excluded": excluded,
@@ -167,6 +182,66 @@ def run_eval_ood(
         folder / "baseline.pt",
     )
     return OODResult(predictions, metrics, classes_by_corpus, excluded, unmapped)
+
+
+def in_domain_scores(
+    model,
+    tokenizer,
+    baseline,
+    baseline_classes,
+    common,
+    features,
+    selm,
+    manifests,
+    splits,
+    eval_ood,
+    device,
+) -> dict[str, Any]:
+    """SELM class scoring and the baseline on the training corpora's own test speakers (the
+    split nothing trains or stops on), over the trained emotions each corpus has: the in-domain
+    scores beside the OOD ones. Corpora without categorical labels (CMU-MOSEI) are left out."""
+    out: dict[str, Any] = {}
+    for corpus in selm["train_corpora"]:
+        rows = usable(manifests[corpus]).merge(
+            splits[corpus][["utterance_id", "split"]], on="utterance_id"
+        )
+        rows = rows[(rows["split"] == "test") & rows["emotion"].isin(baseline_classes)]
+        rows = rows.reset_index(drop=True)
+        if rows.empty:
+            continue
+        classes = sorted(set(rows["emotion"]))
+        identity = {c: c for c in classes}
+        frames = open_frames(common, features, selm["backbone"], rows)
+        _, _, scored = selm_predict(
+            model,
+            tokenizer,
+            frames,
+            classes,
+            identity,
+            selm,
+            eval_ood,
+            device,
+            generate_answers=False,
+        )
+        predicted = {
+            "selm_score": np.asarray(scored, dtype=object),
+            "classifier_baseline": restricted_predictions(
+                baseline, pool_frames(frames), baseline_classes, identity, classes
+            ),
+        }
+        truth = rows["emotion"].to_numpy()
+        out[corpus] = {
+            "classes": classes,
+            **{
+                method: {
+                    k: (int(v) if k == "n" else round(float(v), 6))
+                    for k, v in M.summary(truth, pred, classes).items()
+                    if k in ("accuracy", "unweighted_accuracy", "macro_f1", "n")
+                }
+                for method, pred in predicted.items()
+            },
+        }
+    return out
 
 
 def train_baseline(common, features, selm, manifests, splits, eval_ood, device=None):

@@ -2,7 +2,9 @@
 
 A scanner only knows its corpus's layout and naming; it yields :class:`Item` records. ``scan``
 turns them into a manifest: labels mapped through ``label_map.csv``, every file opened and checked,
-and unusable ones kept with the reason in ``quarantine`` (never silently dropped).
+and unusable ones kept with the reason in ``quarantine`` (never silently dropped). A row reads
+its whole file mixed to mono, or only the file's ``channel`` (1-based) where that column is set
+(an Expresso dialogue holds one actor per channel); :func:`row_channel` reads that column back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from selm_lib.data.audio import check_audio
+from selm_lib.data.audio import AudioCheck, check_audio
 from selm_lib.data.labels import corpus_labels
 
 MANIFEST_COLUMNS = [
@@ -33,6 +35,7 @@ MANIFEST_COLUMNS = [
     "duration_s",
     "sample_rate",
     "channels",
+    "channel",  # the one channel a row reads (1-based; empty: all channels mixed to mono)
     "quarantine",
 ]
 
@@ -54,6 +57,9 @@ class Item:
     arousal: float | None = None
     dominance: float | None = None
     sentiment: str | None = None  # set where the corpus has its own sentiment label (MELD)
+    # the one channel of a multichannel file this row reads (1-based; Expresso dialogues hold one
+    # actor per channel); None: every channel, mixed to mono
+    channel: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     quarantine: str = ""  # a reason found from names/labels alone (bad name, no label, ...)
 
@@ -154,6 +160,7 @@ def build_manifest(
         from tqdm import tqdm
 
         iterator = tqdm(items, desc=f"scan {scanner.name}", unit="file", leave=False)
+    checked: tuple[Path, AudioCheck] | None = None
     for item in iterator:
         # a corpus's ``*`` row of label_map.csv maps every label it does not list
         mapped = labels.get(item.label, labels.get("*"))
@@ -161,9 +168,14 @@ def build_manifest(
         if mapped is None and not reason:
             known = ", ".join(sorted(labels))
             reason = f"unknown label '{item.label}' (known: {known})"
-        check = check_audio(item.path, min_duration_s=min_duration_s, silence_dbfs=silence_dbfs)
+        if checked is None or checked[0] != item.path:  # one read for the rows of one file
+            audio = check_audio(item.path, min_duration_s=min_duration_s, silence_dbfs=silence_dbfs)
+            checked = (item.path, audio)
+        check = checked[1]
         if not reason:
             reason = check.quarantine
+        if not reason and item.channel is not None and item.channel > check.channels:
+            reason = f"reads channel {item.channel} but the file has {check.channels}"
         sentiment = (
             item.sentiment if item.sentiment is not None else (mapped or {}).get("sentiment", "")
         )
@@ -183,6 +195,7 @@ def build_manifest(
                 "duration_s": round(check.duration_s, 4),
                 "sample_rate": check.sample_rate,
                 "channels": check.channels,
+                "channel": item.channel if item.channel is not None else "",
                 "quarantine": reason,
                 "serevals8": (mapped or {}).get("serevals8", ""),
                 **item.extra,
@@ -193,6 +206,27 @@ def build_manifest(
         manifest = pd.DataFrame(columns=MANIFEST_COLUMNS + ["serevals8"])
     manifest = manifest.sort_values(["utterance_id", "path"], kind="stable").reset_index(drop=True)
     return manifest
+
+
+def row_channel(value: Any) -> int | None:
+    """The ``channel`` cell of a manifest row as the 1-based channel to read, or None (empty,
+    NaN or missing: mix every channel to mono). Accepts what a CSV round trip gives back
+    (``""``, ``"2"``, ``2``, ``2.0``)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        channel = float(text)
+    except ValueError:
+        channel = 0.0
+    if not channel.is_integer() or channel < 1:
+        raise ValueError(
+            f"manifest column 'channel' holds {value!r}: a channel number from 1, or empty to mix "
+            "every channel to mono"
+        )
+    return int(channel)
 
 
 def usable(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -6,9 +6,10 @@ pattern, or a table of folder names with the value each one stands for), a regul
 whose named groups take a file name apart, and format strings that build the manifest fields from
 those groups. Inside a format, ``{folder}`` is the walked folder's name, ``{folder_value}`` its
 value from the table, ``{stem}`` the file name without extension, ``{relative}`` the file's
-path below the walked folder without extension, ``!u`` upper-cases and a
-precision (``:.1``) keeps the first characters. A file whose name does not parse, or whose name
-disagrees with its folder, is kept with the reason as its quarantine.
+path below the walked folder without extension, ``!u`` upper-cases, ``!l`` lower-cases and a
+precision (``:.1``) keeps the first characters; an optional group that did not match is empty. A
+file whose name does not parse, or whose name disagrees with its folder, is kept with the reason
+as its quarantine.
 
 Corpora with label files or several cross-checks (IEMOCAP, MSP-Podcast, MELD, RESD, CMU-MOSEI,
 RAVDESS, CREMA-D, CaFE, CASIA, Thorsten) keep their own scanner code.
@@ -28,7 +29,11 @@ from selm_lib.data.corpora.base import Item, unparsed, wav_files
 
 class _Formatter(string.Formatter):
     def convert_field(self, value: Any, conversion: str | None) -> Any:
-        return str(value).upper() if conversion == "u" else super().convert_field(value, conversion)
+        if conversion == "u":
+            return str(value).upper()
+        if conversion == "l":
+            return str(value).lower()
+        return super().convert_field(value, conversion)
 
 
 _FORMAT = _Formatter()
@@ -97,7 +102,7 @@ class NameRule:
             fields = {k: _FORMAT.format(v, **context) for k, v in self.unparsed_fields.items()}
             uid = fields.pop("uid", path.stem)
             return unparsed(path, uid, self.bad_name, **fields)
-        values = {**context, **match.groupdict()}
+        values = {**context, **match.groupdict("")}
         for lookup in self.lookups:
             values[lookup.name] = lookup.table.get(values[lookup.group], lookup.default)
         reason = ""

@@ -17,12 +17,14 @@ from selm_lib.data.corpora import (
     casia,
     cmu_mosei,
     crema_d,
+    demos,
     eekk,
     emodb,
     emovo,
     enterface,
     expresso,
     iemocap,
+    masc,
     mead,
     meld,
     mesd,
@@ -69,6 +71,8 @@ SCANNERS: dict[str, Scanner] = {
         expresso,
         baum1,
         eekk,
+        demos,
+        masc,
     )
 }
 
