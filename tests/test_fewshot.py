@@ -154,3 +154,26 @@ def test_baseline_cannot_learn_a_class_it_has_no_output_for():
             {"baseline_learning_rate": 1e-3, "baseline_steps": 1, "batch_size": 2},
             seed=0,
         )
+
+
+def test_iemocap_is_partitioned_by_session_and_seeds_draw_their_own_partition():
+    """The two speakers of an IEMOCAP session share its dialogues: they always land on the same
+    side. With a draw (the item seed) the partition changes between seeds, so the interval over
+    seeds covers it; without one every seed gets the same partition."""
+    table = rows(speakers=10)
+    table["session"] = [f"Session{int(s[1:]) // 2 + 1}" for s in table["speaker"]]
+    pools = set()
+    for draw in range(6):
+        pool = speaker_partition(table, "iemocap", seed=34, share=0.5, draw=draw)
+        for session, group in table.groupby("session"):
+            inside = set(group["speaker"]) & pool
+            assert inside in (set(), set(group["speaker"])), session  # whole sessions only
+        assert len(pool) in (4, 6)  # 2 or 3 of the 5 sessions (rounded share)
+        pools.add(frozenset(pool))
+    assert len(pools) > 1
+    fixed = {frozenset(speaker_partition(table, "iemocap", 34, 0.5)) for _ in range(3)}
+    assert len(fixed) == 1
+    # a corpus without a session column is split by speaker, as before
+    assert speaker_partition(rows(), "toy", seed=3, share=0.5) == speaker_partition(
+        rows(), "toy", seed=3, share=0.5
+    )

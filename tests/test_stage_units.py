@@ -64,6 +64,7 @@ def params(methods=("selm_mappers", "selm_full", "classifier_baseline")) -> dict
             "corpora": ["crema_d"],
             "methods": list(methods),
             "support_share": 0.5,
+            "partition_per_seed": False,
             "cap_k": False,
         },
     }
@@ -248,7 +249,10 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
         "bootstrap": 50,
     }
     curate = {"class_sets": {"crema_d": "crema_d6"}, "ravdess_calm": "neutral"}
-    result = eval_stage.run_eval_ood(common, {}, {"backbone": "b"}, curate, eval_ood)
+    result = eval_stage.run_eval_ood(
+        common, {}, {"backbone": "b", "train_corpora": []}, curate, eval_ood
+    )
+    assert result.metrics["in_domain"] == {}  # no training corpus given here
     n = len(table) - 1  # the quarantined row is not evaluated
     counts = result.predictions.groupby("method")["utterance_id"].nunique().to_dict()
     assert counts == {m: n for m in METHODS} and len(result.predictions) == n * len(METHODS)
@@ -262,7 +266,9 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
     assert gains["selm_score"] > 0
     with pytest.raises(ValueError, match="never occur as a categorical answer"):
         (tmp_path / "selm" / "candidates.json").write_text(json.dumps({"categorical": ["angry"]}))
-        eval_stage.run_eval_ood(common, {}, {"backbone": "b"}, curate, eval_ood)
+        eval_stage.run_eval_ood(
+            common, {}, {"backbone": "b", "train_corpora": []}, curate, eval_ood
+        )
 
 
 def test_weighted_loss_weights_triplets_and_averages_over_answer_tokens():
@@ -311,3 +317,56 @@ def test_train_selm_checkpoints_persist_outside_the_outputs_and_are_fingerprinte
     stage.finish_checkpoints(folder, best_epoch=2)
     assert sorted(p.name for p in folder.iterdir()) == ["status.json"]
     assert json.loads((folder / "status.json").read_text()) == {"best_epoch": 2, "completed": True}
+
+
+def test_in_domain_scores_read_only_the_training_corpora_test_speakers(monkeypatch):
+    import pandas as pd
+
+    from selm_lib.data.corpora.base import MANIFEST_COLUMNS
+
+    rows = []
+    for s in range(4):
+        for i, emotion in enumerate(["angry", "sad", "neutral", "neutral"]):
+            row = {c: "" for c in MANIFEST_COLUMNS}
+            row.update(corpus="emodb", utterance_id=f"s{s}_{i}", speaker=f"s{s}", emotion=emotion)
+            rows.append(row)
+    manifest = pd.DataFrame(rows)
+    manifest.loc[0, "quarantine"] = "silent"
+    splits = pd.DataFrame(
+        {"utterance_id": manifest["utterance_id"], "split": ["test"] * 8 + ["train"] * 8}
+    )
+    seen = {}
+
+    def frames(common, features, backbone, rows, params_key="selm.backbone"):
+        seen["ids"] = list(rows["utterance_id"])
+        return ArrayFrames([np.zeros((2, 3), np.float32)] * len(rows))
+
+    def predict(model, tokenizer, feats, classes, to_class, selm, eval_ood, device, **kw):
+        seen["classes"] = classes
+        return [""] * len(feats), [""] * len(feats), ["neutral"] * len(feats)
+
+    monkeypatch.setattr(eval_stage, "open_frames", frames)
+    monkeypatch.setattr(eval_stage, "selm_predict", predict)
+    monkeypatch.setattr(
+        eval_stage,
+        "restricted_predictions",
+        lambda m, x, tc, tt, classes: np.asarray(["sad"] * len(x), dtype=object),
+    )
+    scores = eval_stage.in_domain_scores(
+        None,
+        None,
+        None,
+        ["angry", "happy", "neutral", "sad"],
+        {},
+        {},
+        {"backbone": "b", "train_corpora": ["emodb"]},
+        {"emodb": manifest},
+        {"emodb": splits},
+        {},
+        torch.device("cpu"),
+    )
+    assert seen["ids"] == [f"s{s}_{i}" for s in (0, 1) for i in range(4)][1:]  # test, usable
+    assert seen["classes"] == ["angry", "neutral", "sad"]  # the trained emotions present
+    assert scores["emodb"]["selm_score"]["n"] == 7
+    assert scores["emodb"]["selm_score"]["accuracy"] == pytest.approx(4 / 7)
+    assert scores["emodb"]["classifier_baseline"]["accuracy"] == pytest.approx(2 / 7)

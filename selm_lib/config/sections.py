@@ -174,6 +174,7 @@ class Fewshot:
     corpora: list[str]
     methods: list[Literal["selm_mappers", "selm_full", "classifier_baseline"]]
     support_share: Number
+    partition_per_seed: bool
     cap_k: bool
     tune: Literal["input_layer", "projection", "mappers"]
     steps: int

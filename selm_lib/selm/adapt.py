@@ -1,8 +1,11 @@
 """Few-shot adaptation sweeps (stages ``fewshot_item`` and ``fewshot``).
 
-For every OOD test corpus the speakers are split once, deterministically from ``common.seed``,
-into an adaptation pool and evaluation speakers (``fewshot.support_share``), so support examples
-never come from a speaker they are evaluated on and every (k, seed) is scored on the same people.
+For every OOD test corpus the speakers are split, deterministically from ``common.seed``, into an
+adaptation pool and evaluation speakers (``fewshot.support_share``; whole sessions where the
+corpus has them, so IEMOCAP never has a dialogue on both sides), so support examples never come
+from a speaker they are evaluated on. With ``fewshot.partition_per_seed`` (default) each seed
+draws its own partition, so the interval over seeds includes the variance of the partition; every
+k of one seed is scored on the same people.
 For each k in ``fewshot_sweep.k`` and seed in ``fewshot_sweep.seeds`` an item draws k examples per
 class from the pool (nested: the k=2 set is inside the k=4 set of the same seed), adapts, and
 scores the evaluation speakers:
@@ -47,17 +50,37 @@ from selm_lib.selm.batching import Encoded, answer_text, collate
 METHODS = ("selm_mappers", "selm_full", "classifier_baseline")
 
 
-def speaker_partition(rows: pd.DataFrame, corpus: str, seed: int, share: float) -> set[str]:
-    """The adaptation-pool speakers of a test corpus (the others are evaluated)."""
-    speakers = sorted(rows["speaker"].unique())
-    if len(speakers) < 2:
+def partition_groups(rows: pd.DataFrame) -> tuple[pd.Series, str]:
+    """What the pool / evaluation split keeps apart: the recording session where the manifest
+    has one for every row (IEMOCAP: the two speakers of a session share its dialogues, so a
+    speaker split could put one dialogue on both sides), else the speaker."""
+    session = rows["session"].astype(str) if "session" in rows else None
+    if session is not None and (session.str.strip() != "").all():
+        return session, "session"
+    return rows["speaker"].astype(str), "speaker"
+
+
+def speaker_partition(
+    rows: pd.DataFrame, corpus: str, seed: int, share: float, draw: int | None = None
+) -> set[str]:
+    """The adaptation-pool speakers of a test corpus (the others are evaluated).
+
+    Whole groups (:func:`partition_groups`: sessions where the corpus has them, else speakers)
+    go to the pool, ``share`` of them (at least one, never all). ``draw`` (the item's seed, with
+    ``fewshot.partition_per_seed``) draws a different partition per seed, so an interval over
+    seeds includes the variance of the partition; None keeps one partition for every seed."""
+    groups, kind = partition_groups(rows)
+    names = sorted(groups.unique())
+    if len(names) < 2:
         raise FewshotError(
-            f"test corpus '{corpus}' has {len(speakers)} speaker(s): few-shot "
+            f"test corpus '{corpus}' has {len(names)} {kind}(s): few-shot "
             "needs at least one for adaptation and one for evaluation"
         )
-    order = np.random.default_rng([seed, zlib.crc32(corpus.encode())]).permutation(len(speakers))
-    n_pool = min(len(speakers) - 1, max(1, int(round(share * len(speakers)))))
-    return {speakers[i] for i in order[:n_pool]}
+    key = [seed, zlib.crc32(corpus.encode())] + ([] if draw is None else [int(draw)])
+    order = np.random.default_rng(key).permutation(len(names))
+    n_pool = min(len(names) - 1, max(1, int(round(share * len(names)))))
+    chosen = {names[i] for i in order[:n_pool]}
+    return set(rows.loc[groups.isin(chosen).to_numpy(), "speaker"].astype(str))
 
 
 def support_set(

@@ -51,7 +51,10 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
         classes = classes_of(class_set, curate["ravdess_calm"])
         to_class = class_map(class_set, curate["ravdess_calm"])
         rows, _ = evaluation_rows(manifests[corpus], corpus)
-        pool_speakers = speaker_partition(rows, corpus, common["seed"], fewshot["support_share"])
+        draw = seed if fewshot["partition_per_seed"] else None
+        pool_speakers = speaker_partition(
+            rows, corpus, common["seed"], fewshot["support_share"], draw=draw
+        )
         pool = rows[rows["speaker"].isin(pool_speakers)]
         evaluated = rows[~rows["speaker"].isin(pool_speakers)].reset_index(drop=True)
         support, capped = support_set(pool, corpus, classes, k, seed, fewshot["cap_k"])
