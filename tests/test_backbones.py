@@ -459,3 +459,18 @@ def test_logmel_cuda_matches_cpu(clips):
         np.testing.assert_allclose(b, a, atol=1e-3, rtol=1e-4)
     for clip, out in zip(clips, gpu_out, strict=True):
         np.testing.assert_array_equal(gpu.encode([clip])[0], out)
+
+
+def test_a_checkpoint_that_needs_remote_code_is_refused_with_the_reason(tmp_path):
+    """MERT (a SER-Evals backbone) ships its own model code; the loader never runs it."""
+    import json
+
+    from selm_lib.features.backbones import BackboneError, BackboneSpec, load_backbone
+
+    folder = tmp_path / "MERT-v1-330M"
+    folder.mkdir()
+    config = {"model_type": "mert_model", "auto_map": {"AutoModel": "modeling_MERT.MERTModel"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    spec = BackboneSpec(str(folder), layer="last", params_key="features.backbones.mert")
+    with pytest.raises(BackboneError, match=r"features.backbones.mert.source.*trust_remote_code"):
+        load_backbone(spec, device="cpu")

@@ -796,9 +796,12 @@ def _load_pretrained(source: str, spec: BackboneSpec, device: torch.device) -> B
         )
     else:
         location = source
+    _refuse_remote_code(spec, location)
     try:
         config = AutoConfig.from_pretrained(location, local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
+        if "trust_remote_code" in str(error):
+            raise _remote_code_error(spec) from error
         hint = ""
         if source in PRESETS or source in SIGNAL_PRESETS:
             hint = f" Did you mean '{PRESET_PREFIX}{source}'?"
@@ -824,6 +827,28 @@ def _load_pretrained(source: str, spec: BackboneSpec, device: torch.device) -> B
             )
     normalize, extractor = _preprocessing(location, arch, config)
     return Backbone(model, config, spec, device, normalize=normalize, feature_extractor=extractor)
+
+
+def _remote_code_error(spec: BackboneSpec) -> BackboneError:
+    return BackboneError(
+        f"{spec.key('source')} = {spec.source!r}: this checkpoint ships its own model code "
+        "(config.json has an auto_map, as MERT's does) and loads only with "
+        "trust_remote_code=True, which this package never sets (it would run code from the "
+        "checkpoint). Choose a backbone that transformers implements (wav2vec2, hubert, wavlm, "
+        "data2vec-audio, whisper) or remove the entry."
+    )
+
+
+def _refuse_remote_code(spec: BackboneSpec, location: str) -> None:
+    """A local folder whose config needs custom code is refused before transformers sees it."""
+    config = Path(location) / "config.json"
+    if config.is_file():
+        try:
+            needs_code = "auto_map" in json.loads(config.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return
+        if needs_code:
+            raise _remote_code_error(spec)
 
 
 def _preprocessing(location: str, arch: str, config: Any) -> tuple[bool, Any]:
