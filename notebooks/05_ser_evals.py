@@ -19,14 +19,21 @@
 # over frames; label smoothing 0.1, AdamW with weight decay 0.1, one-cycle schedule, gradient clip
 # 0.5, last epoch kept) is trained on frozen, cached frame features of the corpus's training part.
 # It is scored in-domain on the held-out part (the diagonal of the train x test matrix) and,
-# whole, on every other corpus of its cluster (off-diagonal cells), under four logit adjustments:
+# whole, on every other corpus of its cluster (off-diagonal cells), under five logit adjustments:
 #
 # - `none`: raw logits;
 # - `train_prior`: the training prior removed;
 # - `oracle`: the paper's adjustment, with the test prior computed from the **test labels** (an
 #   oracle: it reads the answers);
 # - `estimated`: the test prior estimated from the unlabelled test predictions by EM (Saerens et
-#   al. 2002), which needs no labels.
+#   al. 2002), which needs no emotion labels; it is fitted on the scored items only (the `other`
+#   items, dropped from scoring, are left out of the fit);
+# - `estimated_map`: the same EM with a Dirichlet prior pulling the estimate toward the training
+#   prior (MAP-EM; strength `serevals.em_prior_strength`, in units of the test set's size; 0 is
+#   plain EM), which bounds how far the estimate can move onto one class.
+#
+# Every EM fit records whether it converged and its iteration count (the backbone items' meta,
+# summarised in `serevals.json` and below).
 #
 # With `serevals.normalize: corpus` (the default; the paper uses raw features) every corpus's
 # frame features are first standardised with that corpus's own statistics (all its clips, no
@@ -36,8 +43,10 @@
 #
 # In OOD scoring `other` is masked and its items dropped, as in the paper; classes absent from
 # the training corpus are masked (`serevals.mask_absent`; false reproduces the paper's
-# behaviour, where they get a +27.6 logit bonus). Scores are over the classes present in the
-# scored truth.
+# behaviour, where they get a +27.6 logit bonus). The macro averages follow
+# `serevals.metric_convention`: `present` averages over the classes present in the scored truth;
+# `published` also over classes predicted but absent from the truth (the published tables'
+# torchmetrics convention). Every table below names the convention it uses.
 #
 # The `serevals_probe` stages (one per backbone) train and score the probes; the `serevals` stage
 # builds the matrices and `reports/metrics/serevals.json`; this report reads them.
@@ -53,6 +62,7 @@ serevals = None
 import json
 import os
 
+import pandas as pd
 from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_sections
@@ -86,21 +96,25 @@ display(Markdown(sr.setup_text(serevals, backbones, results)))
 # used and the chance level of unweighted accuracy (1 / classes).
 
 # %%
-table, text = sr.in_domain_table(results, corpora, backbones)
+convention = summary.get("metric_convention", serevals["metric_convention"])
+table, text = sr.in_domain_table(results, corpora, backbones, convention)
 display(table.round(3), Markdown(text))
 
 # %% [markdown]
 # ## Out-of-domain scores (off the diagonal)
 #
-# Mean over the OOD pairs of each backbone, per logit-adjustment variant, and the share of
-# pairs whose unweighted accuracy is above chance. `oracle` uses the test labels.
+# Mean over the OOD pairs of each backbone, per logit-adjustment variant, the share of pairs
+# whose unweighted accuracy is above chance and the share of cells collapsed onto one class.
+# `oracle` uses the test labels.
 
 # %%
 ood_table = sr.ood_frame(summary, backbones)
 if ood_table.empty:
     display(Markdown("No OOD pair: no cluster has two available corpora."))
 else:
+    display(Markdown(f"OOD macro-F1 (metric convention `{convention}`):"))
     display(sr.ood_pivot(ood_table, backbones, "macro_f1").round(3))
+    display(Markdown("Share of pairs whose unweighted accuracy is above chance:"))
     display(sr.ood_pivot(ood_table, backbones, "share_above_chance_ua").round(2))
 
 # %%
@@ -108,26 +122,62 @@ if not ood_table.empty:
     means = ood_table[ood_table["backbone"] == "mean_over_backbones"].set_index("variant")
     display(
         Markdown(
-            "Averaged over backbones and pairs, OOD macro-F1 is "
+            f"Averaged over backbones and pairs, OOD macro-F1 (convention `{convention}`) is "
             + ", ".join(f"{v} {means.loc[v, 'macro_f1']:.3f}" for v in means.index)
             + ". The `estimated` prior comes from EM, which assumes that only the class "
             "proportions change between corpora and that the probe's posteriors are calibrated; "
             "across corpora the features shift too, and EM can move the whole prior onto one or "
-            "two classes, after which nearly every clip is predicted as those classes. The share "
-            "of pairs where a single class takes every prediction is below."
+            "two classes, after which nearly every clip is predicted as those classes; "
+            "`estimated_map` limits that move. The share of cells whose predictions are (nearly) "
+            "all one class, per variant, is below."
         )
     )
 
 # %%
 if not ood_table.empty:
-    collapse = sr.single_class_share(params)
-    display(collapse.to_frame("share of OOD cells predicting a single class").round(3))
+    ood_predictions = sr.read_ood_predictions(params)
+    collapse = pd.DataFrame(
+        {
+            f"share of OOD cells whose top class takes >= {sr.COLLAPSE_SHARE:.0%}": (
+                sr.collapse_share(ood_predictions)
+            ),
+            "share of OOD cells predicting a single class": sr.collapse_share(ood_predictions, 1.0),
+        }
+    )
+    display(collapse.round(3))
+
+# %% [markdown]
+# ### Convergence of the EM fits
+#
+# One fit per OOD pair, backbone and EM variant, on the scored items only.
+
+# %%
+em = summary.get("em", {})
+if em.get("variants"):
+    display(pd.DataFrame(em["variants"]).T)
+    failed = em.get("not_converged", [])
+    display(
+        Markdown(
+            "Every EM fit converged."
+            if not failed
+            else f"{len(failed)} EM fit(s) did not converge: "
+            + ", ".join(
+                f"{f['backbone']} {f['train']} -> {f['test']} ({f['variant']}, "
+                f"{f['iterations']} iterations)"
+                for f in failed[:20]
+            )
+            + (" ..." if len(failed) > 20 else "")
+        )
+    )
+elif not ood_table.empty:
+    display(Markdown("No EM record in `serevals.json` (rerun dvc repro serevals_probe)."))
 
 # %% [markdown]
 # ### Every OOD pair (mean over backbones, no adjustment)
 
 # %%
 if not ood_table.empty:
+    display(Markdown(f"Metric convention `{convention}`."))
     display(sr.pair_table(results).round(3))
 
 # %%

@@ -28,7 +28,11 @@
 # The metric and the adjustment variant drawn are `serevals_figures.metric` and
 # `serevals_figures.variant`. With `serevals_figures.published_dir` set, the same figures are also
 # drawn from results tables in the SER-Evals repository's CSV shape, so results from elsewhere can
-# be compared. Every figure is saved as PNG and SVG under `reports/figures/serevals/`.
+# be compared: their corpus names are mapped to the package's (`baum` -> `baum1`, `thorsten` ->
+# `thorsten_emotional`), a cluster with missing partners is named in a warning, and backbones
+# trained on the benchmark's corpora (`emotionwhisper`) are flagged and, with
+# `serevals_figures.exclude_contaminated` (the default), kept out of the averages. Every figure is
+# saved as PNG and SVG under `reports/figures/serevals/`.
 
 # %% tags=["parameters"]
 common = (
@@ -88,6 +92,8 @@ if note := sf.split_note(about):
     display(Markdown(note))
 oracle_note = " (an oracle: it reads the test labels)." if variant == "oracle" else "."
 display(Markdown(f"Metric: **{label}**; OOD cells use the **{variant}** adjustment{oracle_note}"))
+display(Markdown(sf.convention_note(about)))
+convention = about.get("metric_convention", "present")
 
 # %% [markdown]
 # ## Figure 2: mean OOD score per training corpus
@@ -135,12 +141,13 @@ display(Markdown(text))
 # ## Effect of logit adjustment
 #
 # Mean OOD score per backbone under each variant (`oracle` reads the test labels; `estimated`
-# estimates the test prior from unlabelled predictions).
+# estimates the test prior from unlabelled predictions by EM; `estimated_map` pulls that estimate
+# toward the training prior).
 
 # %%
 effect, text = sf.adjustment_effect(matrix_dir, backbones, VARIANTS, metric, corpora)
 show(sf.variant_figure(effect, ylabel=f"mean OOD {label}"), "logit_adjustment")
-display(effect.round(3), Markdown(text))
+display(effect.round(3), Markdown(f"{text} (metric convention `{convention}`)"))
 
 # %% [markdown]
 # ## Published results (optional)
@@ -156,9 +163,14 @@ published_dir, published_metric = (
 if not published_dir:
     display(Markdown("`serevals_figures.published_dir` is empty: no published table drawn."))
 else:
-    figures, published_means = sf.published_figures(
-        resolve_path(published_dir) / published_metric, published_metric
+    figures, published_means, notes = sf.published_figures(
+        resolve_path(published_dir) / published_metric,
+        published_metric,
+        clusters=serevals["clusters"],
+        exclude_contaminated=serevals_figures["exclude_contaminated"],
     )
+    for note in notes:
+        display(Markdown(note))
     for name, fig in figures:
         show(fig, name)
     display(published_means.round(3))
@@ -166,7 +178,7 @@ else:
 # %%
 display(Markdown("Saved: " + ", ".join(f"`{p}`" for p in saved)))
 publish_summary(
-    f"SER-Evals figures ({label}, {variant} adjustment"
+    f"SER-Evals figures ({label}, {variant} adjustment, metric convention {convention}"
     + (", synthetic data" if banner else "")
     + f"): diagonal mean {means['in_domain_mean']:.3f} vs off-diagonal {means['ood_mean']:.3f} "
     f"over {len(backbones)} backbones; best in-domain {in_order[0]}, best OOD {ood_order[0]}."

@@ -149,6 +149,7 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
         "train_prior",
         "oracle",
         "estimated",
+        "estimated_map",
     }
     assert (project / "artifacts/serevals/matrices/se_wavlm/oracle/macro_f1.csv").is_file()
     index = (project / "reports" / "index.html").read_text()

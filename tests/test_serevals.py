@@ -46,7 +46,7 @@ def test_classes_order():
         "other",
         "neutral",
     )
-    assert se.VARIANTS == ("none", "train_prior", "oracle", "estimated")
+    assert se.VARIANTS == ("none", "train_prior", "oracle", "estimated", "estimated_map")
 
 
 def test_class_prior():

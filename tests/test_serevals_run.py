@@ -100,6 +100,8 @@ def fake_params(tmp_path) -> dict:
             "max_seconds": 0.2,
             "normalize": "corpus",
             "mask_absent": True,
+            "metric_convention": "present",
+            "em_prior_strength": 1.0,
             "probe": {
                 "epochs": 12,
                 "batch_size": 16,
@@ -283,7 +285,7 @@ def test_outputs_carry_the_split_and_collapses_are_counted(project, tmp_path):
     rows.loc[chosen, "prediction"] = "anger"  # one collapsed cell out of 6 oracle cells
     rows.to_csv(folder / "predictions.csv", index=False)
     share = rs.single_class_share(params)
-    assert list(share.index) == ["none", "train_prior", "oracle", "estimated"]
+    assert list(share.index) == list(VARIANTS)
     assert share["oracle"] == pytest.approx(before["oracle"] + 1 / 6)  # the c1 -> c2 cell
     assert share.drop("oracle").equals(before.drop("oracle"))
 
@@ -304,3 +306,49 @@ def test_a_corpus_labelled_only_other_is_an_error(project):
             sr.run_backbone(params, "b")
     finally:
         sr.corpus_rows = original
+
+
+def test_em_fits_are_recorded_and_aggregated(project):
+    params, _, (results, predictions, meta) = project
+    fits = meta["em"]
+    assert len(fits) == 6 * len(rs.EM_VARIANTS)  # one per OOD pair and EM variant
+    assert {f["variant"] for f in fits} == set(rs.EM_VARIANTS)
+    for fit in fits:
+        assert isinstance(fit["converged"], bool) and fit["iterations"] >= 1
+        assert fit["prior"]["other"] == 0.0
+        # fitted on the scored items only: c2's 16 other items (of 80) are left out
+        scored = [c for c in CLASSES_OF[fit["test"]] if c != "other"]
+        assert fit["n_fit"] == 16 * len(scored)
+    assert meta["metric_convention"] == "present" and meta["em_prior_strength"] == 1.0
+    ood = predictions[predictions["train"] != predictions["test"]]
+    summary = rs.summary(results, params, ood, {"b": meta})
+    assert summary["metric_convention"] == "present"
+    assert summary["em"]["variants"]["estimated"]["fits"] == 6
+    failed = sum(not f["converged"] for f in fits)
+    assert len(summary["em"]["not_converged"]) == failed
+    block = summary["backbones"]["b"]["ood"]
+    assert set(block) == set(VARIANTS)
+    expected = rs.collapse_share(ood)
+    for variant in VARIANTS:
+        assert block[variant]["collapse_share"] == pytest.approx(expected[variant], abs=1e-6)
+        assert 0.0 <= block[variant]["single_class_share"] <= block[variant]["collapse_share"]
+    text = rs.summary_sentence(summary, ["c1", "c2", "c3", "c4"], ["b"], synthetic=True)
+    assert "metric convention present" in text and "collapsed to one class" in text
+    assert "estimated_map" in text
+
+
+def test_published_convention_in_the_run(project):
+    params, _, (present, _, _) = project
+    params = {**params, "serevals": {**params["serevals"], "metric_convention": "published"}}
+    published, _, meta = sr.run_backbone(params, "b")
+    assert meta["metric_convention"] == "published"
+    keys = ["train", "test", "variant"]
+    merged = present.merge(published, on=keys, suffixes=("_present", "_published"))
+    assert len(merged) == len(present)
+    # never higher; lower exactly where a class outside the truth was predicted
+    assert (merged["macro_f1_published"] <= merged["macro_f1_present"] + 1e-9).all()
+    wider = merged["classes_averaged_published"] > merged["classes_present"]
+    lower = merged["macro_f1_published"] < merged["macro_f1_present"] - 1e-9
+    assert (lower <= wider).all()
+    assert (merged["accuracy_published"] == merged["accuracy_present"]).all()
+    assert rs.summary(published, params)["metric_convention"] == "published"

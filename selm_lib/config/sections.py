@@ -207,6 +207,8 @@ class Serevals:
     max_seconds: Number
     normalize: Literal["corpus", "none"]
     mask_absent: bool
+    metric_convention: Literal["present", "published"]
+    em_prior_strength: Number
     probe: Probe
 
 
@@ -218,9 +220,10 @@ class SerevalsSweep:
 @dataclass(frozen=True)
 class SerevalsFigures:
     metric: Literal["macro_f1", "unweighted_accuracy", "accuracy", "weighted_f1"]
-    variant: Literal["none", "train_prior", "oracle", "estimated"]
+    variant: Literal["none", "train_prior", "oracle", "estimated", "estimated_map"]
     published_dir: str
     published_metric: str
+    exclude_contaminated: bool
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,12 @@ NaN marks pairs that were not evaluated (corpora from different clusters).
 
 - Figure 2: mean OOD score per training corpus = row means without the diagonal;
 - Figure 3: mean score per test corpus when not trained on it = column means without the diagonal.
+
+Published mode (:func:`published_figures`) reads result tables in the SER-Evals repository's
+shape: their corpus names are mapped to the package's (:data:`PUBLISHED_NAMES`), a cluster whose
+members or pairs are missing from them is named in a warning, and backbones trained on the
+benchmark's own corpora (:data:`CONTAMINATED`) are flagged and, by default
+(``serevals_figures.exclude_contaminated``), kept out of the averages.
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 AVERAGE = "average"
+# corpus names of the published SER-Evals tables -> the package's corpus names (registry names);
+# every other published name is already the package's
+PUBLISHED_NAMES: dict[str, str] = {"baum": "baum1", "thorsten": "thorsten_emotional"}
+# backbones of the published tables that were trained on the benchmark's corpora: their OOD cells
+# are not out-of-domain (REFERENCE section 6)
+CONTAMINATED: dict[str, str] = {
+    "emotionwhisper": "a Whisper fine-tuned for emotion on corpora of the benchmark",
+}
+PUBLISHED_CONVENTION = "published"  # the published tables' metric convention (torchmetrics)
 
 
 def _off_diagonal(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -56,12 +71,16 @@ def diagonal_vs_off(matrix: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def means_table(matrices: Mapping[str, pd.DataFrame], which: int) -> pd.DataFrame:
-    """corpus x backbone table of off-diagonal means, plus the average over backbones."""
+def means_table(
+    matrices: Mapping[str, pd.DataFrame], which: int, exclude: Sequence[str] = ()
+) -> pd.DataFrame:
+    """corpus x backbone table of off-diagonal means, plus the average over backbones (those in
+    ``exclude`` keep their column but stay out of the average)."""
     columns = {name: off_diagonal_means(m)[which] for name, m in matrices.items()}
     table = pd.DataFrame(columns)
     table = table.dropna(how="all")
-    table[AVERAGE] = table.mean(axis=1, skipna=True)
+    kept = [c for c in table.columns if c not in set(exclude)]
+    table[AVERAGE] = table[kept].mean(axis=1, skipna=True)
     return table
 
 
@@ -90,10 +109,12 @@ def figure2(
     *,
     title: str = "Mean OOD score per training corpus",
     ylabel: str = "macro F1",
+    exclude: Sequence[str] = (),
 ) -> plt.Figure:
     """Grouped bars: per training corpus, one bar per backbone plus the backbone average.
-    ``matrices`` maps a backbone name to its train x test matrix."""
-    return _grouped_bars(means_table(matrices, 0), title, ylabel)
+    ``matrices`` maps a backbone name to its train x test matrix; ``exclude``: backbones left
+    out of the average."""
+    return _grouped_bars(means_table(matrices, 0, exclude), title, ylabel)
 
 
 def figure3(
@@ -101,9 +122,11 @@ def figure3(
     *,
     title: str = "Mean score per test corpus when not trained on it",
     ylabel: str = "macro F1",
+    exclude: Sequence[str] = (),
 ) -> plt.Figure:
-    """Grouped bars: per test corpus, one bar per backbone plus the backbone average."""
-    return _grouped_bars(means_table(matrices, 1), title, ylabel)
+    """Grouped bars: per test corpus, one bar per backbone plus the backbone average
+    (``exclude``: backbones left out of it)."""
+    return _grouped_bars(means_table(matrices, 1, exclude), title, ylabel)
 
 
 def heatmap(
@@ -138,13 +161,17 @@ def heatmap(
     return fig
 
 
-def read_published_matrix(path: str | Path) -> pd.DataFrame:
+def read_published_matrix(
+    path: str | Path, names: Mapping[str, str] = PUBLISHED_NAMES
+) -> pd.DataFrame:
     """A results CSV in the SER-Evals repository's shape: the first column names the training
     corpus (header ``Training Dataset``), the other columns are test corpora; empty cells (pairs
-    not evaluated) become NaN. Returns a float frame with train rows x test columns."""
+    not evaluated) become NaN. Corpus names are mapped through ``names`` (the published tables'
+    names -> the package's, :data:`PUBLISHED_NAMES`; ``{}`` keeps them). Returns a float frame
+    with train rows x test columns."""
     frame = pd.read_csv(path, index_col=0)
-    frame.index = frame.index.astype(str).str.strip()
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = [names.get(n, n) for n in frame.index.astype(str).str.strip()]
+    frame.columns = [names.get(str(c).strip(), str(c).strip()) for c in frame.columns]
     frame.index.name = "train"
     frame.columns.name = "test"
     return frame.apply(pd.to_numeric, errors="coerce").astype(float)
@@ -339,25 +366,112 @@ def adjustment_effect(
     return effect, text
 
 
+def missing_partners(
+    matrices: Mapping[str, pd.DataFrame], clusters: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """Warnings, one per cluster of ``clusters`` (``serevals.clusters``, package names) whose
+    members are absent from every published table, or whose OOD pairs (both members present)
+    have no cell in any table: Figures 2 and 3 then average such a corpus over fewer partners
+    than its cluster has."""
+    frames = list(matrices.values())
+    rows = set().union(*(f.index for f in frames)) if frames else set()
+    columns = set().union(*(f.columns for f in frames)) if frames else set()
+    warnings = []
+    for name, members in clusters.items():
+        absent = [m for m in members if m not in rows and m not in columns]
+        present = [m for m in members if m not in absent]
+        empty = [
+            f"{a} -> {b}"
+            for a in present
+            for b in present
+            if a != b
+            and not any(
+                a in f.index and b in f.columns and np.isfinite(float(f.loc[a, b])) for f in frames
+            )
+        ]
+        if not absent and not empty:
+            continue
+        parts = []
+        if absent:
+            parts.append(f"not in the published tables: {', '.join(absent)}")
+        if empty:
+            parts.append(f"pairs without a published cell: {', '.join(empty)}")
+        warnings.append(
+            f"**Warning:** cluster `{name}` has partners missing ({'; '.join(parts)}); its "
+            "corpora's Figure 2 and 3 means run over the partners that are there."
+        )
+    return warnings
+
+
+def contamination_note(backbones: Sequence[str], excluded: bool) -> str:
+    """The report's sentence on the contaminated backbones among ``backbones`` ("" when none)."""
+    found = [b for b in backbones if b in CONTAMINATED]
+    if not found:
+        return ""
+    what = "; ".join(f"`{b}`: {CONTAMINATED[b]}" for b in found)
+    return f"Contaminated backbones ({what}): their OOD cells are not out-of-domain. " + (
+        "They are drawn, flagged, and kept out of every average "
+        "(`serevals_figures.exclude_contaminated: true`)."
+        if excluded
+        else "They are included in the averages (`serevals_figures.exclude_contaminated: false`)."
+    )
+
+
 def published_figures(
-    folder: str | Path, metric: str
-) -> tuple[list[tuple[str, plt.Figure]], pd.DataFrame]:
+    folder: str | Path,
+    metric: str,
+    *,
+    clusters: Mapping[str, Sequence[str]] | None = None,
+    exclude_contaminated: bool = True,
+) -> tuple[list[tuple[str, plt.Figure]], pd.DataFrame, list[str]]:
     """Figures 2 and 3 drawn from result tables in the SER-Evals repository's shape (one
-    ``<backbone>.csv`` per backbone in ``folder``), and their diagonal / off-diagonal means."""
+    ``<backbone>.csv`` per backbone in ``folder``, corpus names mapped to the package's), their
+    diagonal / off-diagonal means per backbone (column ``contaminated`` flags
+    :data:`CONTAMINATED` backbones; the ``average`` row leaves them out when
+    ``exclude_contaminated``) and the notes to show: the metric convention of the tables, the
+    contaminated backbones and a warning per cluster with missing partners
+    (:func:`missing_partners`)."""
     published = read_published_matrices(folder)
+    flagged = {(f"{b} (contaminated)" if b in CONTAMINATED else b): m for b, m in published.items()}
+    exclude = [f"{b} (contaminated)" for b in published if b in CONTAMINATED]
+    exclude = exclude if exclude_contaminated else []
     figures = [
         (
             "published_figure2",
             figure2(
-                published, title="Published: mean OOD score per training corpus", ylabel=metric
+                flagged,
+                title="Published: mean OOD score per training corpus",
+                ylabel=metric,
+                exclude=exclude,
             ),
         ),
         (
             "published_figure3",
-            figure3(published, title="Published: mean score per test corpus", ylabel=metric),
+            figure3(
+                flagged,
+                title="Published: mean score per test corpus",
+                ylabel=metric,
+                exclude=exclude,
+            ),
         ),
     ]
-    return figures, pd.DataFrame({b: diagonal_vs_off(m) for b, m in published.items()}).T
+    means = pd.DataFrame({b: diagonal_vs_off(m) for b, m in published.items()}).T
+    means["contaminated"] = [b in CONTAMINATED for b in means.index]
+    kept = means[~means["contaminated"]] if exclude_contaminated else means
+    means.loc[AVERAGE] = {
+        "in_domain_mean": kept["in_domain_mean"].mean(),
+        "ood_mean": kept["ood_mean"].mean(),
+        "contaminated": False,
+    }
+    notes = [
+        f"The published tables use the `{PUBLISHED_CONVENTION}` metric convention (torchmetrics "
+        "over the 8-class space: macro averages include classes predicted but absent from the "
+        "truth)."
+    ]
+    if note := contamination_note(list(published), exclude_contaminated):
+        notes.append(note)
+    notes.extend(missing_partners(published, clusters or {}))
+    return figures, means, notes
 
 
 def split_note(about: Mapping[str, Any]) -> str:
@@ -370,5 +484,16 @@ def split_note(about: Mapping[str, Any]) -> str:
         "In-domain (diagonal) cells of "
         + ", ".join(f"{c} ({s})" for c, s in other.items())
         + " do not come from a speaker-disjoint split (`serevals.split: random`, a corpus with "
-        "one speaker, or one without speaker ids); the others are speaker-disjoint."
+        "one speaker, one without speaker ids, or `group_disjoint`: one whose speaker column "
+        "holds groups that are not speakers, such as MESD's voice groups or RESD's dialogues); "
+        "the others are speaker-disjoint."
+    )
+
+
+def convention_note(about: Mapping[str, Any]) -> str:
+    """The metric convention of the package's matrices (from ``matrices.json``'s ``about``)."""
+    convention = about.get("metric_convention", "present")
+    text = about.get("metric_convention_text", "")
+    return f"Metric convention `serevals.metric_convention: {convention}`" + (
+        f" ({text})." if text else "."
     )

@@ -8,7 +8,9 @@ Re-implemented from the protocol description (REFERENCE.md section 2), not from 
 - logit adjustment for label shift ``z' = z - log(pi_train + eps) + log(pi_test + eps)``, with
   the fix for classes absent from training (masked instead of given a ``-log(eps)`` bonus, which
   makes every MESD-trained model predict ``surprise``), and an EM estimate of the test prior
-  (Saerens, Latinne & Decaestecker 2002) so that no test labels are needed;
+  (Saerens, Latinne & Decaestecker 2002) so that no test labels are needed, plain or MAP with a
+  Dirichlet prior toward the training prior (``estimated_map``), fitted on the scored items
+  only and reporting its convergence;
 - OOD scores with the ``other`` class dropped.
 """
 
@@ -275,19 +277,52 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def estimate_test_prior(
+@dataclass(frozen=True)
+class EMResult:
+    """An EM fit of the test prior: the estimate, whether the updates fell below ``tol`` within
+    ``max_iter`` iterations, how many iterations ran and how many items it was fitted on."""
+
+    prior: np.ndarray
+    converged: bool
+    iterations: int
+    n_fit: int
+
+    def record(self) -> dict[str, object]:
+        """The JSON-ready part (for a backbone item's meta ``em`` entries)."""
+        return {
+            "converged": bool(self.converged),
+            "iterations": int(self.iterations),
+            "n_fit": int(self.n_fit),
+        }
+
+
+def fit_test_prior(
     probs: np.ndarray,
     train_prior: np.ndarray,
     *,
+    strength: float = 0.0,
     max_iter: int = 100,
     tol: float = 1e-6,
-) -> np.ndarray:
+) -> EMResult:
     """EM estimate of the test prior from posteriors of a model trained under ``train_prior``
-    (Saerens, Latinne & Decaestecker 2002). Classes with train prior 0 stay at 0."""
+    (Saerens, Latinne & Decaestecker 2002). Classes with train prior 0 stay at 0.
+
+    ``strength > 0`` makes it MAP-EM under a Dirichlet prior centred on the training prior,
+    ``alpha_k - 1 = strength * N * pi_train_k`` (``N`` the number of items fitted): each M-step
+    becomes ``pi_k = (mean_i w_ik + strength * pi_train_k) / (1 + strength)``, so ``strength``
+    is the weight of the training prior in units of the test set's size (1: as much as the
+    test set; the estimate never falls below ``pi_train_k * strength / (1 + strength)``, which
+    bounds a collapse onto one class). ``strength = 0`` is plain (maximum-likelihood) EM.
+
+    Returns the estimate, whether it converged (largest change below ``tol``) within
+    ``max_iter`` iterations, and the iteration count.
+    """
     probs = np.asarray(probs, dtype=np.float64)
     train_prior = np.asarray(train_prior, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != train_prior.shape[0] or probs.shape[0] == 0:
         raise ValueError(f"probs {probs.shape} do not match {train_prior.shape[0]} classes")
+    if strength < 0:
+        raise ValueError(f"the Dirichlet strength must be >= 0, got {strength}")
     present = train_prior > 0
     base = np.where(present, probs, 0.0)
     base = base / np.clip(base.sum(axis=1, keepdims=True), 1e-300, None)
@@ -295,16 +330,29 @@ def estimate_test_prior(
     prior = prior / prior.sum()
     ratio_denominator = np.where(present, prior, 1.0)
     estimate = prior.copy()
-    for _ in range(max_iter):
+    converged, iterations = False, 0
+    for iterations in range(1, int(max_iter) + 1):  # noqa: B007 (the count is returned)
         weighted = base * (estimate / ratio_denominator)
         weighted /= np.clip(weighted.sum(axis=1, keepdims=True), 1e-300, None)
-        new = weighted.mean(axis=0)
+        new = (weighted.mean(axis=0) + strength * prior) / (1.0 + strength)
         new[~present] = 0.0
-        done = np.max(np.abs(new - estimate)) < tol
+        converged = bool(np.max(np.abs(new - estimate)) < tol)
         estimate = new
-        if done:
+        if converged:
             break
-    return estimate / estimate.sum()
+    return EMResult(estimate / estimate.sum(), converged, iterations, probs.shape[0])
+
+
+def estimate_test_prior(
+    probs: np.ndarray,
+    train_prior: np.ndarray,
+    *,
+    strength: float = 0.0,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+) -> np.ndarray:
+    """The prior of :func:`fit_test_prior` alone (plain EM at ``strength = 0``)."""
+    return fit_test_prior(probs, train_prior, strength=strength, max_iter=max_iter, tol=tol).prior
 
 
 def adjusted_predictions(
@@ -315,18 +363,31 @@ def adjusted_predictions(
     test_labels: np.ndarray | None = None,
     other_index: int | None = None,
     mask_absent: bool = True,
-) -> np.ndarray:
+    scored: np.ndarray | None = None,
+    strength: float = 1.0,
+    max_iter: int = 100,
+    return_em: bool = False,
+) -> np.ndarray | tuple[np.ndarray, EMResult | None]:
     """Predicted class indices (N,) under one adjustment variant.
 
     - ``none``: raw logits (``other_index`` and, with ``mask_absent``, absent classes masked);
     - ``train_prior``: ``z - log pi_train``;
     - ``oracle``: the paper's formula with ``pi_test`` from ``test_labels`` (uses test labels:
       report it as an oracle);
-    - ``estimated``: ``pi_test`` from EM on ``softmax(logits)`` (no labels).
+    - ``estimated``: ``pi_test`` from EM on ``softmax(logits)`` (no emotion labels);
+    - ``estimated_map``: ``pi_test`` from MAP-EM with a Dirichlet prior of ``strength`` toward
+      the training prior (:func:`fit_test_prior`).
+
+    ``scored`` (a boolean mask over the rows): the EM variants are fitted on those rows only,
+    the items that are scored (in OOD scoring, those whose truth is not ``other``: the dropped
+    items would otherwise pull the estimate toward whatever the probe makes of them). It uses
+    which items are ``other``, no emotion label. Every row is still predicted.
+    With ``return_em`` the EM fit (or None for the other variants) comes back too.
     """
     z = np.asarray(logits, dtype=np.float64)
     train_prior = np.asarray(train_prior, dtype=np.float64)
     n_classes = train_prior.shape[0]
+    em: EMResult | None = None
     if variant == "none":
         out = z.copy()
         if mask_absent:
@@ -347,20 +408,29 @@ def adjusted_predictions(
         out = adjust_logits(
             z, train_prior, test_prior, mask_absent=mask_absent, other_index=other_index
         )
-    elif variant == "estimated":
-        probs = softmax(z)
+    elif variant in ("estimated", "estimated_map"):
+        rows = z if scored is None else z[np.asarray(scored, dtype=bool)]
+        if len(rows) == 0:
+            raise ValueError("the EM variants need at least one scored row")
+        probs = softmax(rows)
         fit_prior = train_prior.copy()
         if other_index is not None:
             probs[:, other_index] = 0.0
             fit_prior[other_index] = 0.0
             fit_prior = fit_prior / fit_prior.sum()
-        test_prior = estimate_test_prior(probs, fit_prior)
+        em = fit_test_prior(
+            probs,
+            fit_prior,
+            strength=float(strength) if variant == "estimated_map" else 0.0,
+            max_iter=max_iter,
+        )
         out = adjust_logits(
-            z, train_prior, test_prior, mask_absent=mask_absent, other_index=other_index
+            z, train_prior, em.prior, mask_absent=mask_absent, other_index=other_index
         )
     else:
         raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
-    return np.argmax(out, axis=1)
+    chosen = np.argmax(out, axis=1)
+    return (chosen, em) if return_em else chosen
 
 
 # ----------------------------------------------------------------------------- scores

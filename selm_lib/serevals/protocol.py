@@ -8,7 +8,10 @@ For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
    ``speaker_overlapping`` in the scores, predictions, ``serevals.json``, ``matrices.json`` and
    the reports (so is a one-speaker corpus such as Thorsten, which cannot be split by speaker);
    a corpus without speaker ids (the label-folder layouts of BAUM-1 and EEKK) is split at
-   random and labelled ``speaker_unknown``;
+   random and labelled ``speaker_unknown``; a corpus whose speaker column holds groups that are
+   not speakers (MESD: voice groups; RESD: dialogues; the table
+   :data:`selm_lib.serevals.results.GROUP_SPEAKERS`) is split by that column and labelled
+   ``group_disjoint``;
 2. standardises every corpus's frame features with that corpus's own statistics (mean and
    standard deviation per dimension over all its usable clips, one streaming pass with float64
    accumulators; no labels; applied per batch on the device) when
@@ -21,11 +24,16 @@ For every corpus of ``serevals.corpora`` and one backbone, :func:`run_backbone`
    encoding (one window per clip, as the paper's code does; the store must say so);
 4. scores it in-domain (plain argmax over the 8 classes, ``other`` kept: it is a class of that
    corpus) and on every other corpus of its cluster (``serevals.clusters``), whole, under the four
-   logit-adjustment variants (none, train_prior, oracle, estimated) with ``other`` masked and its
-   items dropped, as in the paper.
+   logit-adjustment variants (:data:`VARIANTS`: none, train_prior, oracle, estimated,
+   estimated_map) with ``other`` masked and its items dropped, as in the paper. The EM variants
+   are fitted on the scored items only (truth not ``other``); every fit's convergence and
+   iteration count is recorded in the meta's ``em`` entries.
 
-Scores are over the classes present in the scored truth; a prediction of another class counts as
-an error. ``chance_ua`` (1 / classes) is the unweighted accuracy of any constant or random guess.
+Scores follow ``serevals.metric_convention`` (:func:`score`): ``present`` averages over the
+classes present in the scored truth (a prediction of another class counts as an error);
+``published`` also averages over classes predicted but absent from the truth, as the published
+tables do. ``chance_ua`` (1 / classes in the truth) is the unweighted accuracy of any constant or
+random guess under ``present``.
 
 ``python -m selm_lib.stages.serevals_probe --backbone NAME`` runs one item (a DVC matrix
 entry); :mod:`selm_lib.serevals.results` aggregates the items.
@@ -57,6 +65,9 @@ from selm_lib.serevals.probe import (
     train_probe,
 )
 from selm_lib.serevals.results import (
+    CONVENTIONS,
+    GROUP_DISJOINT,
+    GROUP_SPEAKERS,
     METRICS,
     RESULT_COLUMNS,
     SPEAKER_DISJOINT,
@@ -77,7 +88,9 @@ def in_domain_split(
     """(test mask over ``rows``, split label). ``speaker``: whole speakers go to the test part
     (at least one, never all); a corpus with one speaker falls back to ``random`` and is labelled
     speaker-overlapping. ``random``: a share of utterances, speakers overlap. Clips whose
-    speaker is unknown (empty) count as one speaker."""
+    speaker is unknown (empty) count as one speaker. A corpus of :data:`GROUP_SPEAKERS` (its
+    speaker column is a group, not a speaker) split by that column is labelled
+    ``group_disjoint``."""
     if mode not in ("speaker", "random"):
         raise SerevalsError(f"params.yaml 'serevals.split' is {mode!r}; use speaker or random")
     n = len(rows)
@@ -94,16 +107,39 @@ def in_domain_split(
         test = rows["speaker"].isin(order[:n_test]).to_numpy()
         table = pd.DataFrame({"speaker": rows["speaker"], "split": np.where(test, "test", "x")})
         check_speaker_disjoint(table, corpus=corpus, column="split")
-        return test, SPEAKER_DISJOINT
+        return test, GROUP_DISJOINT if corpus in GROUP_SPEAKERS else SPEAKER_DISJOINT
     n_test = min(n - 1, max(1, int(round(share * n))))
     test = np.zeros(n, dtype=bool)
     test[rng.permutation(n)[:n_test]] = True
     return test, SPEAKER_UNKNOWN if speakers == [""] else SPEAKER_OVERLAPPING
 
 
-def score(truth: list[str], predicted: list[str], *, drop_other: bool) -> dict[str, Any]:
-    """Metrics over the classes present in ``truth`` (``other`` items dropped first when
-    ``drop_other``); predictions outside those classes count as errors."""
+def score(
+    truth: list[str], predicted: list[str], *, drop_other: bool, convention: str = "present"
+) -> dict[str, Any]:
+    """Accuracy, unweighted accuracy (macro recall), macro-F1 and weighted F1 (``other`` items
+    dropped first when ``drop_other``).
+
+    ``convention`` (``serevals.metric_convention``):
+
+    - ``present``: macro averages over the classes present in ``truth``; a prediction outside
+      them counts as an error (a miss of its true class) and as nobody's false positive;
+    - ``published``: the published tables' convention (torchmetrics over the 8-class space,
+      REFERENCE section 6): macro averages over every class of :data:`CLASSES` that occurs in
+      the truth **or** the predictions (``other`` left out when ``drop_other``: it is masked and
+      its items dropped). A class predicted but absent from the truth enters the averages with
+      F1 0 and recall 0; a class in neither is left out, as torchmetrics gives it zero weight
+      (so not all 8: averaging over all 8 would add zeros for classes nobody saw).
+
+    The two agree exactly when every predicted class occurs in the truth. Accuracy and weighted
+    F1 are the same under both (an absent class has no support). ``classes`` and ``chance_ua``
+    count the classes of the truth; ``classes_averaged`` those the macro averages run over.
+    """
+    if convention not in CONVENTIONS:
+        raise SerevalsError(
+            f"params.yaml 'serevals.metric_convention' is {convention!r}; use one of "
+            f"{', '.join(CONVENTIONS)}"
+        )
     truth_a = np.asarray(truth, dtype=object)
     pred_a = np.asarray(predicted, dtype=object)
     if drop_other:
@@ -112,12 +148,20 @@ def score(truth: list[str], predicted: list[str], *, drop_other: bool) -> dict[s
     if len(truth_a) == 0:
         raise SerevalsError("nothing to score: every test item is 'other'")
     classes = [c for c in CLASSES if c in set(truth_a)]
-    out = M.summary(list(truth_a), list(pred_a), classes)
+    averaged = classes
+    if convention == "published":
+        seen = set(truth_a) | set(pred_a)
+        averaged = [c for c in CLASSES if c in seen and not (drop_other and c == "other")]
+    out = M.summary(list(truth_a), list(pred_a), averaged)
+    # metrics.summary averages recall over the classes with support; under ``published`` a class
+    # without support but with predictions counts too, with recall 0
+    out["unweighted_accuracy"] = out["unweighted_accuracy"] * len(classes) / len(averaged)
     shares = pd.Series(truth_a).value_counts(normalize=True)
     return {
         **{m: round(float(out[m]), 6) for m in METRICS},
         "n": int(out["n"]),
         "classes": len(classes),
+        "classes_averaged": len(averaged),
         "chance_ua": round(1.0 / len(classes), 6),
         "majority_accuracy": round(float(shares.max()), 6),
     }
@@ -201,6 +245,8 @@ def run_backbone(
     results: list[dict[str, Any]] = []
     predictions: list[pd.DataFrame] = []
     skipped: list[dict[str, str]] = []
+    em_fits: list[dict[str, Any]] = []
+    convention = serevals["metric_convention"]
 
     def add(
         train: str,
@@ -222,7 +268,7 @@ def run_backbone(
                 "cluster": cluster,
                 "split": split_of[train],
                 "variant": variant,
-                **score(truth, predicted, drop_other=drop_other),
+                **score(truth, predicted, drop_other=drop_other, convention=convention),
             }
         )
         predictions.append(
@@ -287,16 +333,36 @@ def run_backbone(
             skipped.append({"train": train, "test": test, "cluster": cluster, "reason": reason})
             continue
         logits = predict_logits(heads[train], frames, normalizer=norm)
+        keep = truth_index != OTHER_INDEX  # other items are dropped from OOD scoring
         for variant in VARIANTS:
-            chosen = adjusted_predictions(
+            chosen, em = adjusted_predictions(
                 logits,
                 priors[train],
                 variant,
                 test_labels=truth_index,
                 other_index=OTHER_INDEX,
                 mask_absent=serevals["mask_absent"],
+                scored=keep,  # the EM variants are fitted on the scored items only
+                strength=serevals["em_prior_strength"],
+                return_em=True,
             )
-            keep = truth_index != OTHER_INDEX  # other items are dropped from OOD scoring
+            if em is not None:
+                em_fits.append(
+                    {
+                        "train": train,
+                        "test": test,
+                        "variant": variant,
+                        **em.record(),
+                        "prior": {
+                            c: round(float(v), 6) for c, v in zip(CLASSES, em.prior, strict=True)
+                        },
+                    }
+                )
+                if log and not em.converged:
+                    log(
+                        f"{backbone}: EM ({variant}) for {train} -> {test} did not converge in "
+                        f"{em.iterations} iterations"
+                    )
             add(
                 train,
                 test,
@@ -311,6 +377,9 @@ def run_backbone(
         "backbone": backbone,
         "split": split_of,
         "skipped_pairs": skipped,
+        "metric_convention": convention,
+        "em_prior_strength": serevals["em_prior_strength"],
+        "em": em_fits,  # one entry per (train, test) pair and EM variant: convergence, iterations
         "unavailable_cluster_members": unavailable_members(serevals["clusters"], corpora),
     }
     return (

@@ -14,11 +14,36 @@ import pandas as pd
 from selm_lib.config import resolve_path
 from selm_lib.data.labels import SEREVALS_CLASSES as CLASSES
 
-VARIANTS: tuple[str, ...] = ("none", "train_prior", "oracle", "estimated")
+VARIANTS: tuple[str, ...] = ("none", "train_prior", "oracle", "estimated", "estimated_map")
+EM_VARIANTS: tuple[str, ...] = ("estimated", "estimated_map")  # the variants that run EM
+VARIANT_TEXT = {
+    "none": "raw logits (other and classes absent from training masked)",
+    "train_prior": "training prior removed",
+    "oracle": "the paper's adjustment with the test prior from the test labels (oracle)",
+    "estimated": "test prior estimated by EM from unlabelled test predictions (scored items only)",
+    "estimated_map": "test prior estimated by MAP-EM, a Dirichlet prior pulling it toward the "
+    "training prior (strength serevals.em_prior_strength; scored items only)",
+}
 METRICS = ("accuracy", "unweighted_accuracy", "macro_f1", "weighted_f1")
+CONVENTIONS = ("present", "published")
+CONVENTION_TEXT = {
+    "present": "macro averages over the classes present in the scored truth",
+    "published": "macro averages over every class of the 8-class space that occurs in the scored "
+    "truth or the predictions (the published tables' torchmetrics convention: a class predicted "
+    "but absent from the truth counts with F1 and recall 0)",
+}
 SPEAKER_DISJOINT = "speaker_disjoint"
 SPEAKER_OVERLAPPING = "speaker_overlapping"
 SPEAKER_UNKNOWN = "speaker_unknown"  # a corpus with no speaker ids (label-folder layouts)
+GROUP_DISJOINT = "group_disjoint"  # disjoint over groups that are not speakers (GROUP_SPEAKERS)
+# Corpora whose ``speaker`` column holds a group that is not an individual speaker (see each
+# scanner's docstring). A split over such a column is disjoint by group, not by speaker, and is
+# labelled ``group_disjoint``: the same person may sit on both sides.
+GROUP_SPEAKERS: dict[str, str] = {
+    "mesd": "voice group (child, female adult, male adult; selm_lib/data/corpora/mesd.py)",
+    "resd": "dialogue number (actors recur across dialogues; selm_lib/data/corpora/resd.py)",
+}
+COLLAPSE_SHARE = 0.95  # an OOD cell has collapsed when one class takes this share of predictions
 RESULT_COLUMNS = [
     "backbone",
     "train",
@@ -30,6 +55,7 @@ RESULT_COLUMNS = [
     *METRICS,
     "n",
     "classes",
+    "classes_averaged",
     "chance_ua",
     "majority_accuracy",
 ]
@@ -79,9 +105,8 @@ def read_results(params: dict[str, Any]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def single_class_share(params: dict[str, Any]) -> pd.Series:
-    """Per variant, the share of OOD (pair, backbone) cells in which one class takes every
-    prediction (a collapse), from the items' predictions.csv."""
+def read_ood_predictions(params: dict[str, Any]) -> pd.DataFrame:
+    """The OOD rows (train != test) of every backbone item's predictions.csv."""
     frames = []
     for backbone in params["serevals_sweep"]["backbones"]:
         path = probe_folder(params, backbone) / "predictions.csv"
@@ -89,13 +114,88 @@ def single_class_share(params: dict[str, Any]) -> pd.Series:
             raise SerevalsError(f"{path} is missing: run dvc repro serevals_probe")
         table = pd.read_csv(path, keep_default_na=False)
         frames.append(table[table["train"] != table["test"]])
-    ood = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_meta(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every backbone item's meta.json (``{}`` for an item without one)."""
+    out = {}
+    for backbone in params["serevals_sweep"]["backbones"]:
+        path = probe_folder(params, backbone) / "meta.json"
+        out[backbone] = json.loads(path.read_text()) if path.is_file() else {}
+    return out
+
+
+def top_class_shares(ood: pd.DataFrame) -> pd.Series:
+    """Per OOD (backbone, train, test, variant) cell, the share of its predictions taken by its
+    most predicted class (1.0: a single class takes every prediction)."""
+    keys = ["backbone", "train", "test", "variant"]
     if ood.empty:
-        return pd.Series(dtype=float, name="single_class_share")
-    classes = ood.groupby(["backbone", "train", "test", "variant"])["prediction"].nunique()
-    share = (classes == 1).groupby(level="variant").mean()
-    share.name = "single_class_share"
+        return pd.Series(dtype=float, name="top_class_share")
+    counts = ood.groupby([*keys, "prediction"]).size()
+    top = counts.groupby(level=keys).max() / counts.groupby(level=keys).sum()
+    top.name = "top_class_share"
+    return top
+
+
+def collapse_share(
+    ood: pd.DataFrame, threshold: float = COLLAPSE_SHARE, backbone: str | None = None
+) -> pd.Series:
+    """Per variant, the share of OOD (pair, backbone) cells whose predictions are (nearly) all one
+    class: the most predicted class takes at least ``threshold`` of them (1.0: exactly one
+    class). ``backbone`` restricts the cells to one backbone."""
+    top = top_class_shares(ood)
+    if backbone is not None and len(top):
+        top = top[top.index.get_level_values("backbone") == backbone]
+    if top.empty:
+        return pd.Series(dtype=float, name="collapse_share")
+    share = (top >= threshold - 1e-12).groupby(level="variant").mean()
+    share.name = "collapse_share"
     return share.reindex([v for v in VARIANTS if v in share.index])
+
+
+def single_class_share(params: dict[str, Any]) -> pd.Series:
+    """Per variant, the share of OOD (pair, backbone) cells in which one class takes every
+    prediction (a collapse), from the items' predictions.csv."""
+    share = collapse_share(read_ood_predictions(params), threshold=1.0)
+    share.name = "single_class_share"
+    return share
+
+
+def em_table(meta: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per EM fit (backbone, train, test, variant) from the items' meta ``em`` entries:
+    converged, iterations, scored items."""
+    rows = [
+        {"backbone": backbone, **entry}
+        for backbone, item in meta.items()
+        for entry in item.get("em", [])
+    ]
+    columns = ["backbone", "train", "test", "variant", "converged", "iterations", "n_fit"]
+    return pd.DataFrame(rows).reindex(columns=columns) if rows else pd.DataFrame(columns=columns)
+
+
+def em_summary(meta: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``serevals.json``'s ``em`` block: per EM variant the fits, how many did not converge and
+    the largest iteration count; and every fit that did not converge."""
+    table = em_table(meta)
+    out: dict[str, Any] = {"variants": {}, "not_converged": []}
+    for variant in EM_VARIANTS:
+        rows = table[table["variant"] == variant]
+        if rows.empty:
+            continue
+        failed = int((~rows["converged"].astype(bool)).sum())
+        out["variants"][variant] = {
+            "fits": int(len(rows)),
+            "not_converged": failed,
+            "share_not_converged": round(failed / len(rows), 6),
+            "max_iterations": int(rows["iterations"].max()),
+        }
+    bad = table[~table["converged"].astype(bool)] if len(table) else table
+    out["not_converged"] = [
+        {k: (int(v) if k == "iterations" else v) for k, v in row.items() if k != "converged"}
+        for row in bad[["backbone", "train", "test", "variant", "iterations"]].to_dict("records")
+    ]
+    return out
 
 
 def matrix(
@@ -149,15 +249,25 @@ def write_matrices(
     (folder / "matrices.json").write_text(json.dumps(nested, indent=2, sort_keys=True) + "\n")
 
 
-def summary(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+def summary(
+    results: pd.DataFrame,
+    params: dict[str, Any],
+    predictions: pd.DataFrame | None = None,
+    meta: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """``serevals.json``: per backbone the in-domain mean (over corpora) and the OOD mean (over
     pairs, per variant) of every metric, the share of OOD pairs whose unweighted accuracy beats
-    chance, and the split label; plus the mean over backbones."""
+    chance, and the split label; plus the mean over backbones. With the OOD ``predictions``
+    (:func:`read_ood_predictions`) each variant also gets its collapse share (cells whose most
+    predicted class takes at least :data:`COLLAPSE_SHARE` of the predictions) and its
+    single-class share; with the items' ``meta`` (:func:`read_meta`) an ``em`` block records
+    every EM fit's convergence (:func:`em_summary`). ``metric_convention`` names how the macro
+    averages were taken (``serevals.metric_convention``)."""
 
     def means(rows: pd.DataFrame) -> dict[str, float]:
         return {m: round(float(rows[m].mean()), 6) for m in METRICS} if len(rows) else {}
 
-    def block(rows: pd.DataFrame) -> dict[str, Any]:
+    def block(rows: pd.DataFrame, backbone: str | None = None) -> dict[str, Any]:
         in_domain = rows[rows["kind"] == "in_domain"]
         ood = rows[rows["kind"] == "ood"]
         above_in = (in_domain["unweighted_accuracy"] > in_domain["chance_ua"]).mean()
@@ -179,28 +289,42 @@ def summary(results: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
                 "pairs": int(len(chosen)) // max(1, chosen["backbone"].nunique()),
                 "share_above_chance_ua": round(float(above), 6),
             }
+            if top is not None:
+                cells = top[top.index.get_level_values("variant") == variant]
+                if backbone is not None:
+                    cells = cells[cells.index.get_level_values("backbone") == backbone]
+                for key, threshold in (
+                    ("collapse_share", COLLAPSE_SHARE),
+                    ("single_class_share", 1),
+                ):
+                    value = float((cells >= threshold - 1e-12).mean()) if len(cells) else None
+                    out["ood"][variant][key] = None if value is None else round(value, 6)
         return out
 
+    convention = params["serevals"]["metric_convention"]
+    top = top_class_shares(predictions) if predictions is not None else None
+    top = None if top is None or top.empty else top
     splits = sorted(set(results["split"]))
     in_domain = results[results["kind"] == "in_domain"].drop_duplicates("train")
     return {
         "split": params["serevals"]["split"],
         "split_labels": splits,
         "split_per_corpus": dict(zip(in_domain["train"], in_domain["split"], strict=True)),
+        "group_columns": {c: GROUP_SPEAKERS[c] for c in in_domain["train"] if c in GROUP_SPEAKERS},
         "classes": list(CLASSES),
-        "variants": {
-            "none": "raw logits (other and classes absent from training masked)",
-            "train_prior": "training prior removed",
-            "oracle": "the paper's adjustment with the test prior from the test labels (oracle)",
-            "estimated": "test prior estimated by EM from unlabelled test predictions",
-        },
+        "variants": dict(VARIANT_TEXT),
         "mask_absent": params["serevals"]["mask_absent"],
         "normalize": params["serevals"]["normalize"],
+        "metric_convention": convention,
+        "metric_convention_text": CONVENTION_TEXT[convention],
+        "em_prior_strength": params["serevals"]["em_prior_strength"],
+        "collapse_threshold": COLLAPSE_SHARE,
         "backbones": {
-            b: block(results[results["backbone"] == b])
+            b: block(results[results["backbone"] == b], b)
             for b in params["serevals_sweep"]["backbones"]
         },
         "mean_over_backbones": block(results),
+        **({"em": em_summary(meta)} if meta is not None else {}),
     }
 
 
@@ -224,13 +348,27 @@ def setup_text(serevals: dict[str, Any], backbones: list[str], results: pd.DataF
         for name, members in serevals["clusters"].items()
     )
     alone = ", ".join(c for c in corpora if c not in in_cluster) or "none"
+    convention = serevals["metric_convention"]
+    groups = [c for c in corpora if c in GROUP_SPEAKERS]
+    group_text = (
+        " Splits of "
+        + "; ".join(f"{c} (its speaker column is a {GROUP_SPEAKERS[c]})" for c in groups)
+        + f" are over groups that are not speakers and are labelled `{GROUP_DISJOINT}`."
+        if groups
+        else ""
+    )
     return (
         f"**Setup.** {len(backbones)} backbones x {len(corpora)} corpora; in-domain split "
         f"`serevals.split: {serevals['split']}` (labels in the results: {labels}); {len(pairs)} "
         f"OOD pairs within clusters; probe {probe['epochs']} epochs, batch "
         f"{probe['batch_size']}, peak learning rate {probe['learning_rate']}; audio truncated to "
         f"{serevals['max_seconds']} s; feature normalisation `serevals.normalize: "
-        f"{serevals['normalize']}` ({normalize}).\n\n**Clusters.** {clusters}.\n\n"
+        f"{serevals['normalize']}` ({normalize}); metric convention `serevals.metric_convention: "
+        f"{convention}` ({CONVENTION_TEXT[convention]}); the `estimated` and `estimated_map` "
+        "priors are fitted by EM on the scored test items only (`other` items excluded), "
+        f"`estimated_map` with a Dirichlet prior of strength `serevals.em_prior_strength: "
+        f"{serevals['em_prior_strength']}` toward the training prior.{group_text}\n\n"
+        f"**Clusters.** {clusters}.\n\n"
         f"**In-domain only** (no cluster partner available): {alone}."
     )
 
@@ -250,6 +388,7 @@ def ood_frame(scores: dict[str, Any], backbones: list[str]) -> pd.DataFrame:
                 k: values[k]
                 for k in ("macro_f1", "unweighted_accuracy", "accuracy", "share_above_chance_ua")
             },
+            **{k: values[k] for k in ("collapse_share", "single_class_share") if k in values},
         }
         for backbone, block in blocks.items()
         for variant, values in ((v, block["ood"][v]) for v in VARIANTS if v in block["ood"])
@@ -258,10 +397,14 @@ def ood_frame(scores: dict[str, Any], backbones: list[str]) -> pd.DataFrame:
 
 
 def in_domain_table(
-    results: pd.DataFrame, corpora: list[str], backbones: list[str]
+    results: pd.DataFrame,
+    corpora: list[str],
+    backbones: list[str],
+    convention: str | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Macro-F1 per corpus x backbone on the held-out parts, with each corpus's split, classes
-    and chance UA; and a sentence: the share of cells above chance, the mean per backbone."""
+    and chance UA; and a sentence: the share of cells above chance, the mean per backbone, and
+    the metric convention when given (``serevals.metric_convention``)."""
     in_domain = results[results["kind"] == "in_domain"]
     table = in_domain.pivot(index="train", columns="backbone", values="macro_f1")
     table = table.reindex(index=corpora, columns=backbones)
@@ -276,7 +419,8 @@ def in_domain_table(
     )
     text = (
         f"In-domain unweighted accuracy is above chance in {above:.0%} of the {ua.size} corpus x "
-        f"backbone cells; the mean macro-F1 per backbone is {means}."
+        f"backbone cells; the mean macro-F1 per backbone is {means}"
+        + (f" (metric convention `{convention}`)." if convention else ".")
     )
     return table, text
 
@@ -284,7 +428,8 @@ def in_domain_table(
 def ood_pivot(ood: pd.DataFrame, backbones: list[str], value: str) -> pd.DataFrame:
     """Backbones (and their mean) x variants of one value of :func:`ood_frame`'s rows."""
     table = ood.pivot(index="backbone", columns="variant", values=value)
-    return table.reindex(index=[*backbones, "mean_over_backbones"])
+    columns = [v for v in VARIANTS if v in table.columns]
+    return table.reindex(index=[*backbones, "mean_over_backbones"], columns=columns)
 
 
 def pair_table(results: pd.DataFrame, variant: str = "none") -> pd.DataFrame:
@@ -300,19 +445,31 @@ def summary_sentence(
     """The report's one-line summary of ``serevals.json``."""
     mean = scores["mean_over_backbones"]
     ood = mean["ood"]
+    convention = scores.get("metric_convention")
     text = (
         f"SER-Evals probes, {len(backbones)} backbones x {len(corpora)} corpora"
         + (" (synthetic data)" if synthetic else "")
+        + (f", metric convention {convention}" if convention else "")
         + f": in-domain macro-F1 {mean['in_domain']['macro_f1']:.3f} on average ("
         + ", ".join(scores["split_labels"])
         + ")"
     )
     if not ood:
         return text + "; no OOD pair."
+    collapsed = [
+        f"{v} {ood[v]['collapse_share']:.0%}"
+        for v in VARIANTS
+        if v in ood and ood[v].get("collapse_share") is not None
+    ]
     return (
         text
         + f"; OOD macro-F1 over {ood['none']['pairs']} pairs "
         + ", ".join(f"{v} {ood[v]['macro_f1']:.3f}" for v in VARIANTS if v in ood)
         + f"; {ood['none']['share_above_chance_ua']:.0%} of pair x backbone scores above chance "
-        "without adjustment."
+        "without adjustment"
+        + (
+            f"; cells (nearly) collapsed to one class: {', '.join(collapsed)}."
+            if collapsed
+            else "."
+        )
     )

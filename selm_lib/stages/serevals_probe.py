@@ -4,7 +4,9 @@
 
 Trains the frame-MLP probe of every ``serevals.corpora`` corpus on cached features, scores it
 in-domain and on every other corpus of its cluster (:func:`selm_lib.serevals.protocol.run_backbone`)
-and writes ``common.output_root/serevals/probes/NAME/`` (results.csv, predictions.csv, meta.json).
+and writes ``common.output_root/serevals/probes/NAME/`` (results.csv, predictions.csv, meta.json;
+the meta's ``em`` entries record, per OOD pair and EM variant, whether the prior's EM fit
+converged, its iterations, the items it was fitted on and the estimate).
 """
 
 from __future__ import annotations
