@@ -262,3 +262,13 @@ def test_probe_clips_gradients_and_decays_weights():
         return float(sum(p.detach().pow(2).sum() for p in head.parameters() if p.dim() > 1))
 
     assert norm(decayed) < norm(plain)
+
+
+def test_probe_trains_when_the_warmup_is_exactly_one_step():
+    """One epoch of 10 batches at warmup 0.1 is one warm-up step, where torch's OneCycleLR
+    divides by zero; the probe nudges it to two steps."""
+    frames, labels = _toy(n=80)
+    config = probe_config(epochs=1, batch_size=8, warmup=0.1, seed=0)
+    head, steps = trace(config, frames, labels)
+    assert len(steps) == 10 and steps[1]["lr"] == pytest.approx(config.learning_rate)
+    assert se.warmup_share(10, 0.1) == pytest.approx(0.2) and se.warmup_share(40, 0.1) == 0.1

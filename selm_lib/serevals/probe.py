@@ -69,10 +69,18 @@ def _device_batch(
     array, mask = frames.batch(index)
     x = torch.from_numpy(array).to(device, non_blocking=True).float()
     valid = torch.from_numpy(mask).to(device, non_blocking=True)
-    if normalizer is not None:
+    if normalizer is not None:  # in place: one float32 copy of the batch, not four
         mean, std = normalizer.tensors(device)
-        x = torch.where(valid[..., None], (x - mean) / std, torch.zeros((), device=device))
+        x.sub_(mean).div_(std).masked_fill_(~valid[..., None], 0.0)
     return x, valid
+
+
+def warmup_share(total_steps: int, warmup: float) -> float:
+    """``serevals.probe.warmup`` as OneCycle's ``pct_start``, nudged to two warm-up steps when
+    it would make exactly one (torch's OneCycleLR divides by zero there, e.g. 10 steps at 0.1)."""
+    if total_steps >= 4 and abs(total_steps * warmup - 1.0) < 1e-9:
+        return 2.0 / total_steps
+    return warmup
 
 
 @dataclass(frozen=True)
@@ -154,11 +162,12 @@ def train_probe(
     optimizer = torch.optim.AdamW(
         head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
+    total_steps = max(config.epochs * len(batches), 1)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=config.learning_rate,
-        total_steps=max(config.epochs * len(batches), 1),
-        pct_start=config.warmup,
+        total_steps=total_steps,
+        pct_start=warmup_share(total_steps, config.warmup),
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     target = torch.tensor(labels).to(device)
