@@ -53,9 +53,9 @@ larger sizes of that consumer are skipped. Stores are read from the page cache w
 ``--model bench`` (the default of ``--quick``) shrinks the models (LM 32 wide and 1 layer,
 projection 32, 4 + 4 prefix tokens, probe and baseline hidden 64); ``--model params`` (the default
 otherwise) keeps the sizes of ``params.yaml``. Every consumer trains one epoch, on every view
-(``serevals.probe.warmup`` is 0.15, so that the code before commit 1457144's successors, whose
-OneCycle schedule divided by zero at exactly one warm-up step, can be measured too; the package
-now nudges that case to two steps).
+(``serevals.probe.warmup`` is 0.15, so that older code such as commit 1457144, whose OneCycle
+schedule divided by zero at exactly one warm-up step, can be measured too; the package now
+nudges that case to two steps).
 
 The children import a copy of the measured package (``selm_lib/`` and ``params.yaml``) taken when
 the run starts, so edits to the checkout during a long run do not mix code versions (the JSON
