@@ -352,3 +352,29 @@ def test_published_convention_in_the_run(project):
     assert (lower <= wider).all()
     assert (merged["accuracy_published"] == merged["accuracy_present"]).all()
     assert rs.summary(published, params)["metric_convention"] == "published"
+
+
+def test_speaker_split_reaches_the_utterance_share_and_official_split_is_kept():
+    """With few speakers of very different sizes (MELD's main characters) whole speakers are
+    added until the test part holds the share of utterances; ``official`` keeps the corpus's
+    own test split where it has one."""
+    sizes = {"joey": 60, "ross": 50, "rachel": 40, "a": 5, "b": 5, "c": 5, "d": 5}
+    rows = pd.DataFrame(
+        {"speaker": [s for s, n in sizes.items() for _ in range(n)], "utterance_id": range(170)}
+    )
+    shares = []
+    for seed in range(8):
+        test, label = sr.in_domain_split(rows, "meld", "speaker", 0.2, seed)
+        assert label == rs.SPEAKER_DISJOINT
+        assert not set(rows.speaker[test]) & set(rows.speaker[~test])  # whole speakers
+        assert test.any() and not test.all()
+        shares.append(test.mean())
+    # reached with whole speakers: at least the share, overshooting by at most one speaker
+    assert all(0.2 <= s < 0.2 + 60 / 170 for s in shares)
+    official = rows.assign(official_split=["test" if i % 5 == 0 else "train" for i in range(170)])
+    test, label = sr.in_domain_split(official, "meld", "official", 0.2, 0)
+    assert label == rs.OFFICIAL and test.sum() == 34
+    test, label = sr.in_domain_split(rows, "emodb", "official", 0.2, 0)  # no official split
+    assert label == rs.SPEAKER_DISJOINT
+    with pytest.raises(rs.SerevalsError, match="speaker, random or official"):
+        sr.in_domain_split(rows, "meld", "speakers", 0.2, 0)

@@ -202,7 +202,7 @@ class Probe:
 class Serevals:
     corpora: list[str]
     clusters: dict[str, list[str]]
-    split: Literal["speaker", "random"]
+    split: Literal["speaker", "random", "official"]
     test_share: Number
     max_seconds: Number
     normalize: Literal["corpus", "none"]

@@ -484,9 +484,9 @@ def split_note(about: Mapping[str, Any]) -> str:
         "In-domain (diagonal) cells of "
         + ", ".join(f"{c} ({s})" for c, s in other.items())
         + " do not come from a speaker-disjoint split (`serevals.split: random`, a corpus with "
-        "one speaker, one without speaker ids, or `group_disjoint`: one whose speaker column "
-        "holds groups that are not speakers, such as MESD's voice groups or RESD's dialogues); "
-        "the others are speaker-disjoint."
+        "one speaker, one without speaker ids, `official`: the corpus's own split, or "
+        "`group_disjoint`: one whose speaker column holds groups that are not speakers, such as "
+        "MESD's voice groups or RESD's dialogues); the others are speaker-disjoint."
     )
 
 

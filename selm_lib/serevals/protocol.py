@@ -69,6 +69,7 @@ from selm_lib.serevals.results import (
     GROUP_DISJOINT,
     GROUP_SPEAKERS,
     METRICS,
+    OFFICIAL,
     RESULT_COLUMNS,
     SPEAKER_DISJOINT,
     SPEAKER_OVERLAPPING,
@@ -85,14 +86,21 @@ from selm_lib.serevals.results import (
 def in_domain_split(
     rows: pd.DataFrame, corpus: str, mode: str, share: float, seed: int
 ) -> tuple[np.ndarray, str]:
-    """(test mask over ``rows``, split label). ``speaker``: whole speakers go to the test part
-    (at least one, never all); a corpus with one speaker falls back to ``random`` and is labelled
-    speaker-overlapping. ``random``: a share of utterances, speakers overlap. Clips whose
-    speaker is unknown (empty) count as one speaker. A corpus of :data:`GROUP_SPEAKERS` (its
-    speaker column is a group, not a speaker) split by that column is labelled
-    ``group_disjoint``."""
-    if mode not in ("speaker", "random"):
-        raise SerevalsError(f"params.yaml 'serevals.split' is {mode!r}; use speaker or random")
+    """(test mask over ``rows``, split label).
+
+    ``speaker``: whole speakers, in a seeded order, go to the test part until it holds ``share``
+    of the *utterances* (at least one speaker, never all): with few speakers of very different
+    sizes (MELD's main characters) a share of speakers would make the test share swing with the
+    seed. A corpus with one speaker falls back to ``random`` and is labelled speaker-overlapping.
+    ``random``: a share of utterances, speakers overlap. ``official``: the corpus's own test
+    split (manifest column ``official_split``: MELD, RESD), labelled ``official``; a corpus
+    without one is split as ``speaker``. Clips whose speaker is unknown (empty) count as one
+    speaker. A corpus of :data:`GROUP_SPEAKERS` (its speaker column is a group, not a speaker)
+    split by that column is labelled ``group_disjoint``."""
+    if mode not in ("speaker", "random", "official"):
+        raise SerevalsError(
+            f"params.yaml 'serevals.split' is {mode!r}; use speaker, random or official"
+        )
     n = len(rows)
     if n < 2:
         raise SerevalsError(
@@ -101,10 +109,25 @@ def in_domain_split(
         )
     rng = corpus_seed(seed, corpus)
     speakers = sorted(set(rows["speaker"]))
-    if mode == "speaker" and len(speakers) >= 2:
+    official = rows["official_split"].astype(str) if "official_split" in rows else None
+    if mode == "official" and official is not None and (official != "").all():
+        test = official.isin(["test"]).to_numpy()
+        if test.all() or not test.any():
+            raise SerevalsError(
+                f"SER-Evals corpus '{corpus}': its official split has "
+                f"{'no' if not test.any() else 'only'} test items; use serevals.split: speaker"
+            )
+        return test, OFFICIAL
+    if mode in ("speaker", "official") and len(speakers) >= 2:
         order = [speakers[i] for i in rng.permutation(len(speakers))]
-        n_test = min(len(speakers) - 1, max(1, int(round(share * len(speakers)))))
-        test = rows["speaker"].isin(order[:n_test]).to_numpy()
+        sizes = rows["speaker"].value_counts()
+        chosen, held = [], 0
+        for name in order[:-1]:  # never every speaker
+            if chosen and held >= share * n:
+                break
+            chosen.append(name)
+            held += int(sizes[name])
+        test = rows["speaker"].isin(chosen).to_numpy()
         table = pd.DataFrame({"speaker": rows["speaker"], "split": np.where(test, "test", "x")})
         check_speaker_disjoint(table, corpus=corpus, column="split")
         return test, GROUP_DISJOINT if corpus in GROUP_SPEAKERS else SPEAKER_DISJOINT

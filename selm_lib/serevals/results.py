@@ -35,6 +35,7 @@ CONVENTION_TEXT = {
 SPEAKER_DISJOINT = "speaker_disjoint"
 SPEAKER_OVERLAPPING = "speaker_overlapping"
 SPEAKER_UNKNOWN = "speaker_unknown"  # a corpus with no speaker ids (label-folder layouts)
+OFFICIAL = "official"  # the corpus's own test split (serevals.split: official; MELD, RESD)
 GROUP_DISJOINT = "group_disjoint"  # disjoint over groups that are not speakers (GROUP_SPEAKERS)
 # Corpora whose ``speaker`` column holds a group that is not an individual speaker (see each
 # scanner's docstring). A split over such a column is disjoint by group, not by speaker, and is
