@@ -170,6 +170,12 @@ fig = plots.recall_bars(
 
 # %% [markdown]
 # ## What the numbers show
+# Each claim compares the headline SELM variant (`eval_ood.headline`, fixed before looking at
+# the test sets) with a baseline on the same clips: the 95 % interval of the accuracy
+# *difference* from a paired bootstrap over speakers (the same resampled speakers for both
+# methods), its p-value, and McNemar's test on the items where exactly one of them is right.
+# "Better" / "worse" means the interval excludes 0; with few speakers the intervals are coarse
+# and the sentence says so.
 
 
 # %%

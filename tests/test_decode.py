@@ -186,3 +186,21 @@ def test_decode_text(tokenizer, eos) -> None:
     ids = tokenizer.encode(" Happy") + [eos]
     assert decode.decode_text(tokenizer, ids) == "happy"
     assert decode.decode_text(tokenizer, []) == ""
+
+
+def test_score_classes_is_exact_under_eager_attention(tokenizer) -> None:
+    """The packed candidates' block mask must hold under every attention implementation (eager
+    attention adds the mask to the scores, so it must be an additive float mask)."""
+    model = tiny_model()
+    model.lm.config._attn_implementation = "eager"
+    texts = [" sad", " happy neutral", " angry"]
+    candidates = decode.encode_candidates(tokenizer, texts)
+    batch = make_batch([" sad"] * 2, frames=[4, 9])
+    scores = decode.score_classes(model, *inputs_of(batch), candidates)
+    model.eval()
+    with torch.no_grad():
+        for c, text in enumerate(texts):
+            answer = make_batch([text] * 2, frames=[4, 9])
+            batch["answer_ids"], batch["answer_mask"] = answer["answer_ids"], answer["answer_mask"]
+            expected = model(**batch).log_likelihood
+            assert torch.allclose(scores[:, c], expected, atol=1e-4), text

@@ -303,3 +303,27 @@ def test_bf16_selm_training_and_class_scoring_on_the_cpu(tmp_path):
     fp32 = evaluate(model, validation, candidates, pad, torch.device("cpu"), 16)
     for view in fp32["loss"]:
         assert bf16["loss"][view] == pytest.approx(fp32["loss"][view], rel=0.05)
+
+
+def test_empty_clips_and_non_finite_values_when_writing(tmp_path):
+    # a clip longer than a shard, then an empty clip last: no empty shard, nothing crashes
+    arrays = [np.ones((50, D), np.float16), np.zeros((0, D), np.float16)]
+    store = make_store(tmp_path / "a", arrays, shard_frames=40)
+    assert len(store) == 2 and store.read_row(1).shape == (0, D)
+    only_empty = make_store(tmp_path / "b", [np.zeros((0, D), np.float16)])
+    assert only_empty.read_row(0).shape == (0, D)
+    with pytest.raises(ValueError, match="overflow float16"):
+        make_store(tmp_path / "c", [np.full((3, D), 1e6)])
+
+
+def test_a_frame_set_of_mixed_precisions_keeps_the_wider_one(tmp_path):
+    half = make_store(tmp_path, clips(2), corpus="h")
+    full = write_store(
+        tmp_path / "bench" / "layer_4" / "f",
+        [("f_000", np.full((3, D), 1.0 + 1e-4, np.float32))],
+        {"corpus": "f", "backbone_name": "bench", "layer": 4},
+        dtype="float32",
+    )
+    frames = FrameSet.from_keys({"h": half, "f": full}, [("h", "h_000"), ("f", "f_000")])
+    batch, _ = frames.batch([0, 1])
+    assert batch.dtype == np.float32 and batch[1, 0, 0] == np.float32(1.0 + 1e-4)

@@ -89,3 +89,19 @@ def test_an_unknown_profile_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         cli.main(["show", "--profile", "papers"])
     assert "invalid choice: 'papers'" in capsys.readouterr().err
+
+
+def test_use_refuses_block_values_and_invalid_results_without_writing(tmp_path):
+    from selm_lib.config.params import ParamsError
+
+    path = tmp_path / "params.yaml"
+    text = PARAMS.read_text().replace(
+        "  backbones: [se_wav2vec2, se_hubert, se_wavlm, se_whisper, se_logmel]",
+        "  backbones:\n    - se_wav2vec2\n    - se_hubert\n    - se_wavlm\n    - se_whisper\n"
+        "    - se_logmel",
+        1,
+    )
+    path.write_text(text)
+    with pytest.raises(ParamsError, match="serevals_sweep.backbones is written as a block"):
+        apply_profile(path, "paper")
+    assert path.read_text() == text  # nothing written

@@ -65,10 +65,32 @@ def test_fewshot_sentences_and_table():
     assert with_interval(0.4125, 0.38, 0.445) == "0.412 [0.380, 0.445]"
 
 
-def ood_result(accuracy: dict[str, float], interval: tuple[float, float]) -> OODResult:
+def paired_entry(verdict: str, ci: tuple[float, float], clusters: int = 12) -> dict:
+    return {
+        "accuracy": {"difference": sum(ci) / 2, "ci95": list(ci), "p_value": 0.01},
+        "unweighted_accuracy": {"difference": 0.0, "ci95": [0.0, 0.0], "p_value": 1.0},
+        "mcnemar": {"a_only": 9, "b_only": 2, "statistic": 2.0, "p_value": 0.065, "exact": True},
+        "verdict": verdict,
+        "clusters": clusters,
+        "few_clusters": clusters < 20,
+    }
+
+
+def ood_result(
+    accuracy: dict[str, float], interval: tuple[float, float], paired: dict | None = None
+) -> OODResult:
     metrics = {
         m: {"ravdess": {"accuracy": a, "n": 40, "ci95": {"accuracy": list(interval)}}}
         for m, a in accuracy.items()
+    }
+    metrics["headline"] = "selm_score"
+    metrics["paired"] = {
+        "ravdess": paired
+        or {
+            f"{a}_vs_{b}": paired_entry("not distinguishable", (-0.05, 0.05))
+            for a in ("selm_score", "selm_generate")
+            for b in ("classifier_baseline", "majority")
+        }
     }
     metrics["relative_gain_over_best_baseline"] = {
         "ravdess": {"best_baseline": "majority", "selm_generate": 0.5, "selm_score": -0.25}
@@ -83,21 +105,34 @@ def ood_result(accuracy: dict[str, float], interval: tuple[float, float]) -> OOD
 
 
 @pytest.mark.parametrize(
-    ("interval", "verdict"),
-    [((0.45, 0.55), "above"), ((0.35, 0.55), "not distinguishable from"), ((0.2, 0.3), "below")],
+    ("verdict", "ci", "text"),
+    [
+        ("better", (0.02, 0.09), "better than classifier_baseline"),
+        ("not distinguishable", (-0.03, 0.06), "not distinguishable from classifier_baseline"),
+        ("worse", (-0.2, -0.1), "worse than classifier_baseline"),
+    ],
 )
-def test_verdict_uses_selm_interval_against_the_best_baseline(interval, verdict):
+def test_verdict_comes_from_the_paired_comparison_of_the_headline_variant(verdict, ci, text):
+    """The verdict is about eval_ood.headline (never the variant that did better on the test
+    set: selm_generate scores higher here) and comes from the paired bootstrap of the
+    difference, not from one method's interval against the other's point estimate."""
     accuracy = {
-        "selm_generate": 0.42,
+        "selm_generate": 0.6,
         "selm_score": 0.5,
-        "classifier_baseline": 0.38,
+        "classifier_baseline": 0.45,
         "majority": 0.4,
         "chance": 0.25,
     }
-    text = ood_result(accuracy, interval).verdict("ravdess")
-    assert f"{verdict} the best baseline (majority, 0.400)" in text
-    assert "the better SELM variant, selm_score" in text and "12.5 % of generated" in text
-    assert "chance 0.25" in text
+    paired = {
+        "selm_score_vs_classifier_baseline": paired_entry(verdict, ci, clusters=10),
+        "selm_score_vs_majority": paired_entry("better", (0.05, 0.15), clusters=10),
+    }
+    line = ood_result(accuracy, (0.3, 0.7), paired).verdict("ravdess")
+    assert line.startswith("**ravdess** (40 items, 4 classes, chance 0.25): selm_score reaches")
+    assert text in line and f"95 % CI {ci[0]:+.3f} to {ci[1]:+.3f}" in line
+    assert "better than majority" in line and "McNemar p 0.065" in line
+    assert "With 10 speakers the intervals are coarse." in line
+    assert "selm_generate" not in line and "12.5 % of generated" in line
 
 
 def test_ood_result_tables_and_load(tmp_path):

@@ -272,3 +272,17 @@ def test_probe_trains_when_the_warmup_is_exactly_one_step():
     head, steps = trace(config, frames, labels)
     assert len(steps) == 10 and steps[1]["lr"] == pytest.approx(config.learning_rate)
     assert se.warmup_share(10, 0.1) == pytest.approx(0.2) and se.warmup_share(40, 0.1) == 0.1
+
+
+def test_warmup_share_never_lets_one_cycle_divide_by_zero():
+    head = torch.nn.Linear(2, 2)
+    for total in range(1, 40):
+        for warmup in (0.0, 0.1, 0.2, 0.25, 1 / 3, 0.5, 0.9, 1.0, 1 / total, min(1.0, 2 / total)):
+            optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3)
+            pct = se.warmup_share(total, warmup)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=1e-3, total_steps=total, pct_start=pct
+            )
+            for _ in range(total):
+                optimizer.step()
+                scheduler.step()

@@ -247,12 +247,17 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
         "num_beams": 1,
         "max_new_tokens": 2,
         "bootstrap": 50,
+        "headline": "selm_score",
     }
     curate = {"class_sets": {"crema_d": "crema_d6"}, "ravdess_calm": "neutral"}
     result = eval_stage.run_eval_ood(
         common, {}, {"backbone": "b", "train_corpora": []}, curate, eval_ood
     )
     assert result.metrics["in_domain"] == {}  # no training corpus given here
+    # class scoring is always right here and the baseline never: paired, SELM is better
+    paired = result.metrics["paired"]["crema_d"]["selm_score_vs_classifier_baseline"]
+    assert paired["verdict"] == "better" and paired["accuracy"]["ci95"][0] > 0
+    assert paired["mcnemar"]["b_only"] == 0 and result.metrics["headline"] == "selm_score"
     n = len(table) - 1  # the quarantined row is not evaluated
     counts = result.predictions.groupby("method")["utterance_id"].nunique().to_dict()
     assert counts == {m: n for m in METHODS} and len(result.predictions) == n * len(METHODS)
@@ -311,6 +316,10 @@ def test_train_selm_checkpoints_persist_outside_the_outputs_and_are_fingerprinte
     assert base != stage.run_fingerprint(
         common, backbone, {"dropout": 0.1}, {"epochs": 3}, triplets.assign(answer="happy")
     )
+    args = (common, backbone, {"dropout": 0.1}, {"epochs": 3}, triplets)
+    assert stage.run_fingerprint(*args, ["store-key-a"]) != stage.run_fingerprint(
+        *args, ["store-key-b"]
+    )  # other features (weights, precision, audio) behind the same utterance ids
     folder.mkdir(parents=True)
     (folder / "last.pt").write_bytes(b"x")
     (folder / "best.pt").write_bytes(b"x")

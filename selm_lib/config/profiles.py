@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from selm_lib.config.params import ParamsError
+from selm_lib.config.params import ParamsError, validate
 
 COLUMNS = ("default", "paper")
 COLUMN_OF = {"default": "default", "smoke": "default", "paper": "paper"}  # common.profile -> column
@@ -163,12 +163,21 @@ def apply_profile(path: str | Path, profile: str) -> list[str]:
     col = column(profile)
     path = Path(path)
     text = path.read_text()
-    root = yaml.compose(text)
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from None
     wanted = {key: entry[col] for key, entry in table().items()}
     wanted["common.profile"] = profile
     edits, changed = [], []
     for key, value in wanted.items():
         node = _node_at(root, key, path)
+        block = isinstance(node, yaml.CollectionNode) and not node.flow_style
+        if block or node.start_mark.index == node.end_mark.index:
+            raise ParamsError(
+                f"{path}: {key} is written as a block or empty value, which `use` does not edit "
+                f"in place; write it in flow style on one line (e.g. `[a, b]`) or set it by hand"
+            )
         current = yaml.safe_load(text[node.start_mark.index : node.end_mark.index] or "null")
         if _same(current, value):
             continue
@@ -186,10 +195,14 @@ def apply_profile(path: str | Path, profile: str) -> list[str]:
         changed.append(key)
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
-    loaded = yaml.safe_load(text)
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: the edit would not parse ({error}); edit it by hand") from None
     for key, value in wanted.items():  # the edit did what it says, or nothing is written
         if not _same(get(loaded, key), value):
             raise ParamsError(f"{path}: could not set {key} to {value!r}; edit it by hand")
+    validate(loaded, source=str(path))  # nothing is written unless the result is valid
     path.write_text(text)
     return changed
 

@@ -159,6 +159,7 @@ class EvalOod:
     max_new_tokens: int
     batch_size: int
     score_chunk: int
+    headline: Literal["selm_score", "selm_generate"]
     bootstrap: int
     baseline: Baseline
 

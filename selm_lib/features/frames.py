@@ -43,7 +43,7 @@ class Frames:
         clips = [self[int(i)] for i in index]
         length = max(max((len(c) for c in clips), default=0), 1)
         width = clips[0].shape[1:] if clips else (self.dim,)
-        dtype = clips[0].dtype if clips else np.float32
+        dtype = np.result_type(*[c.dtype for c in clips]) if clips else np.float32
         out = np.zeros((len(clips), length, *width), dtype=dtype)
         mask = np.zeros((len(clips), length), dtype=bool)
         for i, clip in enumerate(clips):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,10 +86,17 @@ class StoreWriter:
 
     def add(self, frames: np.ndarray) -> tuple[int, int]:
         """Append one clip's ``(frames, ...)`` array; returns (shard, start)."""
-        if self.parts and self.rows + len(frames) > self.shard_rows:
+        stored = np.ascontiguousarray(frames, dtype=self.dtype)
+        if not np.isfinite(stored).all():
+            raise ValueError(
+                f"features overflow {self.dtype.name} or are not finite (max |x| = "
+                f"{float(np.nanmax(np.abs(np.asarray(frames, dtype=np.float64)))):.3g}); "
+                "store them as float32 (features.dtype: float32)"
+            )
+        if self.parts and len(stored) and self.rows + len(stored) > self.shard_rows:
             self.flush()
         start = self.rows
-        self.parts.append(np.ascontiguousarray(frames, dtype=self.dtype))
+        self.parts.append(stored)
         self.rows += len(frames)
         return self.shard, start
 
@@ -98,11 +106,12 @@ class StoreWriter:
         data = np.ascontiguousarray(np.concatenate(self.parts, axis=0))
         header, _ = _safetensors_bytes(data, self.metadata)
         path = self.folder / shard_name(self.shard)
+        raw = data.reshape(-1).view(np.uint8)  # no copy; also for a shard of 0 rows
         digest = hashlib.sha256(header)
-        digest.update(memoryview(data).cast("B"))
+        digest.update(raw)
         with open(path, "wb") as handle:
             handle.write(header)
-            handle.write(memoryview(data).cast("B"))
+            handle.write(raw)
         self.shards.append(
             {
                 "name": path.name,
@@ -178,6 +187,7 @@ class FeatureStore:
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _shards: dict[int, _Shard] = field(default_factory=dict, repr=False)
     _where: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64), repr=False)
+    _lock: Any = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._rows = {uid: i for i, uid in enumerate(self.index["utterance_id"])}
@@ -331,6 +341,10 @@ class FeatureStore:
                 raise self._corrupt(path, f"{found}, {expected} expected (truncated or replaced)")
 
     def _shard(self, shard: int) -> _Shard:
+        with self._lock:  # the read-ahead thread and the caller may open a shard at once
+            return self._open_shard(shard)
+
+    def _open_shard(self, shard: int) -> _Shard:
         if shard not in self._shards:
             path = self.folder / shard_name(shard)
             fd = os.open(path, os.O_RDONLY)

@@ -318,11 +318,15 @@ def _score_group(
     allowed = torch.cat([torch.ones(Q, P, dtype=torch.bool, device=device), same], dim=1)
     model.check_length(P + int(offset_t.max()) + 1)
     embeds = model.token_embeddings(torch.tensor(flat, device=device)[None].expand(B, -1))
+    # Additive float mask (0 = attend, dtype minimum = masked): every attention implementation
+    # reads it the same way (eager attention adds a boolean mask instead of masking with it).
+    bias = torch.zeros(Q, P + Q, dtype=embeds.dtype, device=device)
+    bias = bias.masked_fill(~allowed, torch.finfo(embeds.dtype).min)
     out = model.lm.transformer(
         inputs_embeds=embeds,
         past_key_values=cache,
         position_ids=(P + offset_t)[None].expand(B, -1),
-        attention_mask=allowed[None, None].expand(B, 1, Q, P + Q),
+        attention_mask=bias[None, None].expand(B, 1, Q, P + Q),
         use_cache=True,
     )
     log_probs = F.log_softmax(model.lm.lm_head(out.last_hidden_state).float(), dim=-1)  # (B,Q,V)

@@ -228,6 +228,7 @@ def fit(
             f"({written} != {fingerprint[:12] or 'none'}); training from the start"
         )
         checkpoint = None
+        best.unlink(missing_ok=True)  # the refused run's best weights must never be loaded
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"], strict=False)
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -241,7 +242,7 @@ def fit(
     while state["epoch"] < config.epochs and state["waited"] < config.patience:
         epoch = state["epoch"] + 1
         model.train()
-        sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss x tokens, tokens
+        sums = torch.zeros(2, dtype=torch.float64, device=device)  # weighted nll, weighted tokens
         order = epoch_batches(len(train), config.batch_size, config.seed, epoch)
         for _, batch in prefetch(train, order, pad, device):
             with autocast(device, bf16):
@@ -252,7 +253,8 @@ def fit(
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             scheduler.step()
-            n_tokens = batch["answer_mask"].sum().double()
+            # weighted tokens: the epoch's train loss is the same average as the validation loss
+            n_tokens = (batch["weights"].double() * batch["answer_mask"].sum(dim=1).double()).sum()
             sums += torch.stack([loss.detach().double() * n_tokens, n_tokens])
         total, tokens = (float(v) for v in sums.cpu())  # the epoch's one host synchronisation
         result = evaluate(
@@ -275,7 +277,7 @@ def fit(
         }
         state["history"].append(record)
         state["epoch"] = epoch
-        if result["total_loss"] < state["best_loss"] - 1e-6:
+        if result["total_loss"] < state["best_loss"] - 1e-6 or not best.is_file():
             state.update(best_loss=result["total_loss"], best_epoch=epoch, waited=0)
             _atomic_save(trainable_state(model), best)
         else:

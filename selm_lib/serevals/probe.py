@@ -77,9 +77,13 @@ def _device_batch(
 
 def warmup_share(total_steps: int, warmup: float) -> float:
     """``serevals.probe.warmup`` as OneCycle's ``pct_start``, nudged to two warm-up steps when
-    it would make exactly one (torch's OneCycleLR divides by zero there, e.g. 10 steps at 0.1)."""
-    if total_steps >= 4 and abs(total_steps * warmup - 1.0) < 1e-9:
-        return 2.0 / total_steps
+    it would make exactly one (torch's OneCycleLR divides by zero there, e.g. 10 steps at 0.1),
+    or to none when there are fewer than three steps; a warm-up over every step leaves the last
+    one to anneal (OneCycle's second phase must not be empty)."""
+    if total_steps > 1:
+        warmup = min(warmup, (total_steps - 1) / total_steps)
+    if abs(total_steps * warmup - 1.0) < 1e-9:
+        return 2.0 / total_steps if total_steps >= 3 else 0.0
     return warmup
 
 

@@ -48,7 +48,16 @@ from selm_lib.evaluation.ood import (
     relative_gains,
     selm_predict,
 )
-from selm_lib.evaluation.results import METHODS, PREDICTION_COLUMNS, UNMAPPED, EvalError, OODResult
+from selm_lib.evaluation.paired import compare
+from selm_lib.evaluation.results import (
+    METHODS,
+    PAIRED_BASELINES,
+    PREDICTION_COLUMNS,
+    SELM_METHODS,
+    UNMAPPED,
+    EvalError,
+    OODResult,
+)
 from selm_lib.features.frames import open_frames
 from selm_lib.selm.artifacts import load_trained
 from selm_lib.selm.triplets import NON_ANSWERS
@@ -76,7 +85,7 @@ def run_eval_ood(
         common, features, selm, manifests, splits, eval_ood, device=device
     )
 
-    rows_out, result_metrics = [], {m: {} for m in METHODS}
+    rows_out, result_metrics, paired = [], {m: {} for m in METHODS}, {}
     classes_by_corpus, excluded, unmapped = {}, {}, {}
     for corpus in eval_ood["test_corpora"]:
         if corpus not in manifests:
@@ -112,6 +121,20 @@ def run_eval_ood(
             "classifier_baseline": classified,
             "majority": np.full(len(rows), majority, dtype=object),
             "chance": np.asarray(classes, dtype=object)[rng.integers(len(classes), size=len(rows))],
+        }
+        speakers = rows["speaker"].to_numpy()
+        paired[corpus] = {
+            f"{a}_vs_{b}": compare(
+                truth,
+                predictions[a],
+                predictions[b],
+                speakers,
+                classes,
+                n_boot=eval_ood["bootstrap"],
+                seed=common["seed"],
+            )
+            for a in SELM_METHODS
+            for b in PAIRED_BASELINES
         }
         for method, predicted in predictions.items():
             summary = M.summary(truth, predicted, classes)
@@ -164,6 +187,8 @@ def run_eval_ood(
     metrics = {
         **result_metrics,
         "in_domain": in_domain,
+        "headline": eval_ood["headline"],
+        "paired": paired,
         "relative_gain_over_best_baseline": gains,
         "unmapped_rate": {c: round(v, 6) for c, v in unmapped.items()},
         "excluded": excluded,

@@ -110,14 +110,15 @@ def train_selm(
         stop_after_epoch=stop_after_epoch,
         log=log,
         score_chunk=train_selm["score_chunk"],
-        fingerprint=run_fingerprint(common, backbone, selm, train_selm, triplets),
+        fingerprint=run_fingerprint(
+            common, backbone, selm, train_selm, triplets, feature_keys(train_frames, val_frames)
+        ),
     )
     history = pd.DataFrame(result["history"])
     if result["interrupted"]:
         return TrainedSELM(
             model, tokenizer, triplets, history, {}, pd.DataFrame(), folder, backbone
         )
-    finish_checkpoints(checkpoints, result["best_epoch"])
 
     model.save(folder / "model")
     triplets.to_csv(folder / "triplets.csv", index=False)
@@ -174,21 +175,34 @@ def run_fingerprint(
     selm: dict[str, Any],
     train_selm: dict[str, Any],
     triplets: pd.DataFrame,
+    features: list[str] | None = None,
 ) -> str:
     """sha256 of everything that shapes a training run: the seed, the backbone entry, the
-    ``selm`` and ``train_selm`` sections and the triplets (a checkpoint of another run is
-    refused on resume)."""
+    ``selm`` and ``train_selm`` sections, the triplets and the cache keys of the feature stores
+    read (which change with the weights, the precision, the chunking and the audio); a
+    checkpoint of another run is refused on resume."""
     digest = hashlib.sha256()
-    payload = {"seed": common["seed"], "backbone": backbone, "selm": selm, "train": train_selm}
+    payload = {
+        "seed": common["seed"],
+        "backbone": backbone,
+        "selm": selm,
+        "train": train_selm,
+        "features": sorted(features or []),
+    }
     digest.update(json.dumps(payload, sort_keys=True, default=str).encode())
     columns = ["corpus", "utterance_id", "view", "answer", "split", "weight"]
     digest.update(triplets[columns].to_csv(index=False).encode())
     return digest.hexdigest()
 
 
+def feature_keys(*frame_sets: Any) -> list[str]:
+    """The cache keys of the feature stores behind ``frame_sets``."""
+    return sorted({str(s.meta.get("key", "")) for f in frame_sets for s in f.stores})
+
+
 def finish_checkpoints(folder: Path, best_epoch: int) -> None:
-    """After a completed run the checkpoints have served (the model is saved): remove them, so
-    a later rerun (code changed) trains afresh, and leave a fixed status file."""
+    """After a completed run (the model and every output written) the checkpoints have served:
+    remove them, so a later rerun (code changed) trains afresh, and leave a fixed status file."""
     for name in ("last.pt", "best.pt"):
         (folder / name).unlink(missing_ok=True)
     status = {"completed": True, "best_epoch": int(best_epoch)}
@@ -215,6 +229,8 @@ def write_outputs(trained: TrainedSELM, root: Path) -> None:
 def train(params: dict[str, Any], args: argparse.Namespace) -> str:
     trained = train_selm(*(params[s] for s in ("common", "features", "selm", "train_selm")))
     write_outputs(trained, project_root())
+    # only now, with the model and every output written, have the checkpoints served
+    finish_checkpoints(checkpoint_dir(params["common"]), trained.metrics["best_epoch"])
     accuracy = trained.metrics["val_accuracy_by_view"]
     return f"train_selm: {trained.metrics['epochs']} epochs, validation accuracy " + ", ".join(
         f"{v} {a:.3f}" for v, a in accuracy.items()
