@@ -35,7 +35,10 @@ def test_validate_writes_its_fixed_output(tmp_path, capsys):
     path = write_params(tmp_path, relocate)
     assert validate.main(["--params", str(path)]) == 0
     assert (tmp_path / "artifacts" / validate.OK_FILE).read_text() == validate.OK_TEXT
-    assert capsys.readouterr().out.strip() == "params.yaml is valid"
+    assert (
+        capsys.readouterr().out.strip()
+        == "params.yaml is valid (profile default, 0 departures from it)"
+    )
 
 
 def test_a_stage_refuses_an_unknown_backbone(tmp_path, capsys):
