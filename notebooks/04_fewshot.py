@@ -15,10 +15,12 @@
 #
 # The trained SELM adapted to each out-of-domain corpus with k labelled examples per class, over
 # several seeds, against the classification baseline fine-tuned on the same examples. Each test
-# corpus's speakers are split once into an adaptation pool and evaluation speakers, so support
-# examples never come from a speaker they are scored on, and every k and seed is scored on the
-# same evaluation speakers. k = 0 is the unadapted model (its predictions on these speakers equal
-# the OOD stage's). Methods: `selm_mappers` (the part in front of GPT-2 named by `fewshot.tune`
+# corpus's speakers (IEMOCAP: whole sessions, so no dialogue is on both sides) are split into an
+# adaptation pool and evaluation speakers, so support examples never come from a speaker they are
+# scored on. With `fewshot.partition_per_seed` each seed draws its own partition, so the interval
+# over seeds includes the variance of the partition; every k of one seed is scored on the same
+# evaluation speakers. k = 0 is the unadapted model (its predictions on a seed's evaluation
+# speakers equal the OOD stage's on them). Methods: `selm_mappers` (the part in front of GPT-2 named by `fewshot.tune`
 # tuned, by default only the audio projection's input layer; GPT-2 frozen), `selm_full` (the same
 # and GPT-2 tuned), `classifier_baseline` (the OOD stage's classifier fine-tuned). Both SELM
 # variants are scored by class scoring. Curves show the mean over seeds with a 95 % t-interval.
