@@ -43,7 +43,11 @@ layer 4; never loaded, only its stores are read) and calls the package's own sta
    normalisation, one probe epoch per corpus, in-domain scoring and the OOD scoring of the pairs
    of ``serevals.clusters`` (emovo and meld share the paper's main cluster).
 
-Peak RSS is the child's ``ru_maxrss`` from ``os.wait4`` (that child only; imports included), the
+Peak RSS is the child's own ``VmHWM`` (its high-water mark since exec, imports included; read
+from ``/proc/self/status`` at the end of the child). ``os.wait4``'s ``ru_maxrss`` is kept as
+``wait4_maxrss_gb`` but not used: it also counts the parent's resident memory at fork time,
+which grows while the parent writes the stores (up to a shard), and it inflated the peaks of
+earlier runs of this script at the larger sizes. The
 time is the wall time of the stage call inside the child (imports and parameter loading
 excluded; ``process_seconds`` has the whole child). The parent also samples the child's
 ``VmRSS`` and kills it above ``--max-rss-gb``; that size is then reported as over the limit and
@@ -560,6 +564,10 @@ def child_main(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 2),
         "cpu_seconds": round(cpu_seconds() - cpu, 2),
         "rss_after_import_gb": gib(before.get("VmRSS", 0)),
+        # VmHWM: this process's own high-water mark since exec. ru_maxrss (ours, or the
+        # parent's wait4) also counts the parent's resident memory at fork time, which the
+        # parent's store writing inflates by up to a shard.
+        "vmhwm_gb": gib(vm_status().get("VmHWM", 0)),
         "self_peak_rss_gb": gib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
         "torch_threads": torch.get_num_threads(),
         "result": result,
@@ -569,7 +577,9 @@ def child_main(args: argparse.Namespace) -> int:
 
 
 def run_child(consumer: str, tree: Path, package: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one consumer in a fresh process; its peak RSS comes from ``os.wait4`` (its own)."""
+    """Run one consumer in a fresh process; its peak RSS is the child's own VmHWM (high-water
+    mark since exec, reported by the child), not ``os.wait4``'s ``ru_maxrss``, which also counts
+    the parent's resident memory at fork time."""
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -606,7 +616,8 @@ def run_child(consumer: str, tree: Path, package: Path, args: argparse.Namespace
     process.returncode = os.waitstatus_to_exitcode(status)
     entry: dict[str, Any] = {
         "process_seconds": round(time.perf_counter() - started, 1),
-        "peak_rss_gb": gib(usage.ru_maxrss * 1024),  # KiB on Linux
+        "peak_rss_gb": gib(sampled),  # replaced by the child's VmHWM when it reports one
+        "wait4_maxrss_gb": gib(usage.ru_maxrss * 1024),  # KiB on Linux; includes the fork
         "sampled_peak_rss_gb": gib(sampled),
     }
     if killed:
@@ -621,7 +632,10 @@ def run_child(consumer: str, tree: Path, package: Path, args: argparse.Namespace
         message = "\n    ".join(tail) or "(no output)"
         print(f"  {consumer}: child failed (exit {process.returncode}):\n    {message}", flush=True)
         return {**entry, "status": f"failed (exit {process.returncode})", "error": tail}
-    return {**entry, "status": "ok", **json.loads(lines[-1][len(RESULT_TAG) :])}
+    reported = json.loads(lines[-1][len(RESULT_TAG) :])
+    if reported.get("vmhwm_gb"):
+        entry["peak_rss_gb"] = reported["vmhwm_gb"]
+    return {**entry, "status": "ok", **reported}
 
 
 # ----------------------------------------------------------------------------- summary
