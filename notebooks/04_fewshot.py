@@ -20,10 +20,11 @@
 # scored on. With `fewshot.partition_per_seed` each seed draws its own partition, so the interval
 # over seeds includes the variance of the partition; every k of one seed is scored on the same
 # evaluation speakers. k = 0 is the unadapted model (its predictions on a seed's evaluation
-# speakers equal the OOD stage's on them). Methods: `selm_mappers` (the part in front of GPT-2 named by `fewshot.tune`
-# tuned, by default only the audio projection's input layer; GPT-2 frozen), `selm_full` (the same
-# and GPT-2 tuned), `classifier_baseline` (the OOD stage's classifier fine-tuned). Both SELM
-# variants are scored by class scoring. Curves show the mean over seeds with a 95 % t-interval.
+# speakers equal the OOD stage's on them). Methods: `selm_mappers` (the part in front of GPT-2
+# named by `fewshot.tune` tuned, by default only the audio projection's input layer; GPT-2
+# frozen), `selm_full` (the same and GPT-2 tuned), `classifier_baseline` (the OOD stage's
+# classifier fine-tuned). Both SELM variants are scored by class scoring. Curves show the mean
+# over seeds with a 95 % t-interval.
 #
 # The `fewshot_item` stages adapt and score, the `fewshot` stage aggregates them into
 # `reports/metrics/fewshot.json`; this report reads it.
