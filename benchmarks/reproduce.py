@@ -4,7 +4,7 @@ measure what a code, prose or params edit costs to rerun.
     .venv/bin/python benchmarks/reproduce.py [--out benchmarks/results/reproduce.json]
 
 1. ``git clone`` of this checkout's HEAD into a temporary folder, ``dvc repro`` of the whole
-   default pipeline (about 10 minutes on 2 cores).
+   default pipeline (about 20 minutes on 2 cores: 1160.7 s in the last run).
 2. For every stage of the committed ``dvc.lock``, its outputs' hashes against the new run's.
    Stages in ``NOT_BYTE_STABLE`` are reported but not required to match (see the README).
 3. Rerun cost: ``dvc repro`` after (a) touching ``selm_lib/serevals/figures.py``, (b) editing the
