@@ -247,17 +247,26 @@ def test_bf16_baseline_trains_under_autocast():
         seed=0,
         balanced=True,
     )
-    fp32, _ = train_classifier(x[:200], y[:200], x[200:], y[200:], 3, config)
-    spy = _DtypeSpy(fp32)
-    model, history = train_classifier(x[:200], y[:200], x[200:], y[200:], 3, config, bf16=True)
-    spy.close()
-    spy = _DtypeSpy(model)
-    from selm_lib.config.device import autocast
 
-    with torch.no_grad(), autocast(torch.device("cpu"), True):
-        model(torch.from_numpy(x[:4]))
-    spy.close()
-    assert torch.bfloat16 in spy.seen
+    def trained(**kw):
+        """train_classifier with every Linear output dtype seen during training recorded."""
+        seen: set[torch.dtype] = set()
+
+        def record(module, _inputs, out):
+            if isinstance(module, torch.nn.Linear):
+                seen.add(out.dtype)
+
+        handle = torch.nn.modules.module.register_module_forward_hook(record)
+        try:
+            model, history = train_classifier(x[:200], y[:200], x[200:], y[200:], 3, config, **kw)
+        finally:
+            handle.remove()
+        return model, history, seen
+
+    _, _, fp32_seen = trained()
+    model, history, seen = trained(bf16=True)
+    assert fp32_seen == {torch.float32}  # autocast is off unless asked for on the CPU
+    assert torch.bfloat16 in seen  # the training forward ran under bf16 autocast
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert history[-1]["val_accuracy"] > 0.9 and np.isfinite(history[-1]["val_loss"])
 
