@@ -24,7 +24,15 @@
 # named by `fewshot.tune` tuned, by default only the audio projection's input layer; GPT-2
 # frozen), `selm_full` (the same and GPT-2 tuned), `classifier_baseline` (the OOD stage's
 # classifier fine-tuned). Both SELM variants are scored by class scoring. Curves show the mean
-# over seeds with a 95 % t-interval.
+# over seeds with a 95 % t-interval; a star marks each k from which a method is significantly
+# better than k = 0.
+#
+# Where `fewshot.select` lists candidate settings (learning rates, steps, the tuned part), each
+# item chooses them per corpus and method on an inner split of the adaptation pool (k examples
+# per class from some pool speakers, scored on the other pool speakers by unweighted accuracy);
+# the evaluated speakers never take part in the choice. Each k is compared with k = 0 on the same
+# items by a paired bootstrap over speakers of the accuracy difference (seeds pooled: each seed's
+# item is paired with its own k = 0 item) and McNemar's test.
 #
 # The `fewshot_item` stages adapt and score, the `fewshot` stage aggregates them into
 # `reports/metrics/fewshot.json`; this report reads it.
@@ -91,6 +99,28 @@ fig = plots.fewshot_curves(summary, corpora, methods)
 # %%
 for metric in ("accuracy", "unweighted_accuracy", "macro_f1"):
     display(Markdown(f"**{metric}**"), compare.fewshot_table(summary, corpora, methods, ks, metric))
+
+# %% [markdown]
+# ## Each k against k = 0 (paired)
+#
+# Accuracy difference to the unadapted model on the same evaluated items, its 95 % interval from
+# the paired bootstrap over speakers and the verdict (`better` when the interval is above 0).
+
+# %%
+display(compare.fewshot_paired_table(summary, corpora, methods, ks))
+display(Markdown("\n\n".join(compare.fewshot_significance_sentences(summary, corpora, methods))))
+
+# %% [markdown]
+# ## Settings chosen on the inner split
+#
+# How often each candidate of `fewshot.select` was chosen, over seeds (empty when nothing is
+# selected: the settings are then the fixed ones above).
+
+# %%
+if summary["selected"]:
+    display(compare.selection_table(summary["selected"]))
+else:
+    display(Markdown("`fewshot.select` is empty: the adaptation settings are fixed in advance."))
 
 # %% [markdown]
 # ## Where the curves cross

@@ -171,6 +171,16 @@ class FewshotSweep:
 
 
 @dataclass(frozen=True)
+class FewshotSelect:
+    tune: list[Literal["input_layer", "projection", "mappers"]] | None
+    steps: list[int] | None
+    learning_rate: list[Number] | None
+    lm_learning_rate: list[Number] | None
+    baseline_steps: list[int] | None
+    baseline_learning_rate: list[Number] | None
+
+
+@dataclass(frozen=True)
 class Fewshot:
     corpora: list[str]
     methods: list[Literal["selm_mappers", "selm_full", "classifier_baseline"]]
@@ -184,6 +194,8 @@ class Fewshot:
     lm_learning_rate: Number
     baseline_steps: int
     baseline_learning_rate: Number
+    select: FewshotSelect
+    inner_share: Number
 
 
 @dataclass(frozen=True)

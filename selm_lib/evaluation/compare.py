@@ -65,3 +65,71 @@ def fewshot_sentences(
                 f"{at[low]:.3f} at k = {low} to {at[high]:.3f} at k = {high}."
             )
     return lines
+
+
+def fewshot_paired_table(
+    summary: dict[str, Any], corpora: list[str], methods: list[str], ks: list[int]
+) -> Any:
+    """(corpus, method) x k cells ``difference [low, high] verdict`` of each k against k = 0
+    (accuracy; the aggregate's ``paired_vs_k0``: paired bootstrap over speakers, seeds pooled)."""
+    import pandas as pd
+
+    paired = summary["paired_vs_k0"]
+
+    def cell(corpus: str, method: str, k: int) -> str:
+        entry = paired[corpus][method][str(k)]
+        d, (low, high) = entry["accuracy"]["difference"], entry["accuracy"]["ci95"]
+        return f"{d:+.3f} [{low:+.3f}, {high:+.3f}] {entry['verdict']}"
+
+    return pd.DataFrame(
+        {
+            (c, m): {k: cell(c, m, k) for k in ks if k > 0}
+            for c in corpora
+            for m in methods
+            if m in paired.get(c, {})
+        }
+    ).T
+
+
+def fewshot_significance_sentences(
+    summary: dict[str, Any], corpora: list[str], methods: list[str]
+) -> list[str]:
+    """Per corpus and method: the smallest k from which adaptation is significantly better
+    than k = 0 (it and every larger k), with a caution where the speakers are few."""
+    lines = []
+    for corpus in corpora:
+        for method in methods:
+            by_k = summary["paired_vs_k0"].get(corpus, {}).get(method)
+            if not by_k:
+                continue
+            k = summary["significant_from_k"][corpus][method]
+            few = any(entry["few_clusters"] for entry in by_k.values())
+            clusters = max(entry["clusters"] for entry in by_k.values())
+            text = (
+                f"significantly better than k = 0 from k = {k} on (95 % paired interval of "
+                "the accuracy difference above 0 at that k and every larger one)"
+                if k is not None
+                else "not significantly better than k = 0 from any k on"
+            )
+            caution = (
+                f" With {clusters} evaluated speakers over the seeds the intervals are coarse."
+                if few
+                else ""
+            )
+            lines.append(f"**{corpus}**, {method}: {text}.{caution}")
+    return lines
+
+
+def selection_table(selected: dict[str, Any]) -> Any:
+    """(corpus, method, k) rows: each chosen candidate of ``fewshot.select`` with the number of
+    seeds that chose it (the aggregate's ``selected``)."""
+    import pandas as pd
+
+    rows = [
+        {"corpus": c, "method": m, "k": int(k), "chosen": label, "seeds": n}
+        for c, methods in selected.items()
+        for m, by_k in methods.items()
+        for k, labels in by_k.items()
+        for label, n in labels.items()
+    ]
+    return pd.DataFrame(rows).sort_values(["corpus", "method", "k", "chosen"], ignore_index=True)

@@ -134,14 +134,28 @@ def recall_bars(
 
 
 def fewshot_curves(summary: dict, corpora: list[str], methods: list[str]) -> plt.Figure:
-    """Accuracy against k per corpus, one line per method with its 95 % band over seeds."""
+    """Accuracy against k per corpus, one line per method with its 95 % band over seeds; a
+    filled star marks every k from which the method is significantly better than k = 0
+    (``significant_from_k`` of the aggregate, when present)."""
     fig, axes = plt.subplots(1, len(corpora), figsize=(5 * len(corpora), 3.4), squeeze=False)
+    marks = summary.get("significant_from_k", {})
     for ax, corpus in zip(axes[0], corpora, strict=True):
         for method in methods:
             ks = sorted(int(k) for k in summary[corpus][method])
             entries = [summary[corpus][method][str(k)]["accuracy"] for k in ks]
             positions = range(len(ks))
-            ax.plot(positions, [e["mean"] for e in entries], marker="o", label=method)
+            (line,) = ax.plot(positions, [e["mean"] for e in entries], marker="o", label=method)
+            start = marks.get(corpus, {}).get(method)
+            if start is not None:
+                chosen = [i for i, k in enumerate(ks) if k >= start]
+                ax.plot(
+                    chosen,
+                    [entries[i]["mean"] for i in chosen],
+                    ls="none",
+                    marker="*",
+                    ms=12,
+                    color=line.get_color(),
+                )
             ax.fill_between(
                 positions,
                 [e["ci95"][0] for e in entries],

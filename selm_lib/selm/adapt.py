@@ -61,22 +61,38 @@ def partition_groups(rows: pd.DataFrame) -> tuple[pd.Series, str]:
 
 
 def speaker_partition(
-    rows: pd.DataFrame, corpus: str, seed: int, share: float, draw: int | None = None
+    rows: pd.DataFrame,
+    corpus: str,
+    seed: int,
+    share: float,
+    draw: int | None = None,
+    purpose: str = "",
 ) -> set[str]:
     """The adaptation-pool speakers of a test corpus (the others are evaluated).
 
     Whole groups (:func:`partition_groups`: sessions where the corpus has them, else speakers)
     go to the pool, ``share`` of them (at least one, never all). ``draw`` (the item's seed, with
     ``fewshot.partition_per_seed``) draws a different partition per seed, so an interval over
-    seeds includes the variance of the partition; None keeps one partition for every seed."""
+    seeds includes the variance of the partition; None keeps one partition for every seed.
+    ``purpose`` names a further, independent partition of the same rows (``"inner"``: the
+    pool's inner split for choosing adaptation settings, :func:`inner_partition`)."""
     groups, kind = partition_groups(rows)
     names = sorted(groups.unique())
     if len(names) < 2:
+        where = "adaptation pool" if purpose == "inner" else "test corpus"
         raise FewshotError(
-            f"test corpus '{corpus}' has {len(names)} {kind}(s): few-shot "
-            "needs at least one for adaptation and one for evaluation"
+            f"{where} of '{corpus}' has {len(names)} {kind}(s): few-shot needs at least one "
+            "for adaptation and one for evaluation"
+            + (
+                " (the inner split that chooses adaptation settings). Raise params.yaml "
+                "'fewshot.support_share' or set 'fewshot.select: {}' to keep the settings "
+                "fixed in advance"
+                if purpose == "inner"
+                else ""
+            )
         )
-    key = [seed, zlib.crc32(corpus.encode())] + ([] if draw is None else [int(draw)])
+    key = [seed, zlib.crc32(f"{corpus}{':' + purpose if purpose else ''}".encode())]
+    key += [] if draw is None else [int(draw)]
     order = np.random.default_rng(key).permutation(len(names))
     n_pool = min(len(names) - 1, max(1, int(round(share * len(names)))))
     chosen = {names[i] for i in order[:n_pool]}
@@ -106,6 +122,68 @@ def support_set(
         )
         chosen.append(rows.iloc[order[: min(k, len(rows))]])
     return pd.concat(chosen), capped
+
+
+#: The adaptation settings ``fewshot.select`` may choose, per method that uses them.
+SELECTABLE = {
+    "selm_mappers": ("tune", "steps", "learning_rate"),
+    "selm_full": ("tune", "steps", "learning_rate", "lm_learning_rate"),
+    "classifier_baseline": ("baseline_steps", "baseline_learning_rate"),
+}
+SELECT_METRIC = "unweighted_accuracy"
+
+
+def check_selection(select: dict[str, list[Any]]) -> None:
+    """``fewshot.select`` names only selectable settings, each with a non-empty candidate list."""
+    known = sorted({key for keys in SELECTABLE.values() for key in keys})
+    for key, values in select.items():
+        if key not in known:
+            raise FewshotError(
+                f"params.yaml 'fewshot.select.{key}' is not an adaptation setting that can be "
+                f"chosen; use some of {known}"
+            )
+        if not isinstance(values, list) or not values:
+            raise FewshotError(
+                f"params.yaml 'fewshot.select.{key}' must be a non-empty list of candidates"
+            )
+
+
+def candidate_settings(fewshot: dict[str, Any], method: str) -> list[dict[str, Any]]:
+    """The settings grid that ``fewshot.select`` spans for ``method`` (its own keys only), in
+    the order listed (the first is kept on a tie); ``[{}]`` when nothing is selected."""
+    keys = [k for k in SELECTABLE[method] if k in fewshot.get("select", {})]
+    grid: list[dict[str, Any]] = [{}]
+    for key in keys:
+        grid = [{**g, key: v} for g in grid for v in fewshot["select"][key]]
+    return grid
+
+
+def inner_partition(
+    pool: pd.DataFrame, corpus: str, seed: int, share: float, draw: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The adaptation pool split again by whole groups (sessions or speakers): inner support
+    rows (``share`` of the groups) and inner validation rows. Settings are chosen on it, so
+    nothing about the evaluated speakers steers the adaptation."""
+    inner = speaker_partition(pool, corpus, seed, share, draw=draw, purpose="inner")
+    chosen = pool["speaker"].astype(str).isin(inner)
+    return pool[chosen], pool[~chosen]
+
+
+def select_settings(
+    fewshot: dict[str, Any],
+    method: str,
+    score: Any,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The candidate of :func:`candidate_settings` with the best inner-validation score
+    (``score(settings) -> float``, the unweighted accuracy on the inner validation rows);
+    returns ``fewshot`` with it applied and every candidate's score. Without candidates the
+    settings stay as params give them and nothing is scored."""
+    grid = candidate_settings(fewshot, method)
+    if grid == [{}]:
+        return fewshot, []
+    tried = [{"settings": g, SELECT_METRIC: round(float(score({**fewshot, **g})), 6)} for g in grid]
+    best = max(range(len(tried)), key=lambda i: (tried[i][SELECT_METRIC], -i))
+    return {**fewshot, **grid[best]}, tried
 
 
 TUNABLE = ("input_layer", "projection", "mappers")

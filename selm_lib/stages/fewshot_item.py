@@ -27,20 +27,105 @@ from selm_lib.evaluation.baseline import pool_frames, restricted_predictions
 from selm_lib.evaluation.fewshot_results import METRICS, FewshotError, item_folder
 from selm_lib.evaluation.ood import evaluation_rows, load_baseline, map_answer, selm_predict
 from selm_lib.features.frames import open_frames
-from selm_lib.selm.adapt import _adapt_baseline, _adapt_selm, speaker_partition, support_set
+from selm_lib.selm.adapt import (
+    SELECT_METRIC,
+    _adapt_baseline,
+    _adapt_selm,
+    candidate_settings,
+    check_selection,
+    inner_partition,
+    select_settings,
+    speaker_partition,
+    support_set,
+)
 from selm_lib.selm.artifacts import load_trained
 
 
+class _Item:
+    """What one item's corpora share: the trained models, the params, the device."""
+
+    def __init__(self, params: dict[str, Any], k: int, seed: int) -> None:
+        self.params, self.k, self.seed = params, k, seed
+        self.device = resolve_device(params["common"]["device"])
+        self.model, self.tokenizer = load_trained(params["common"], self.device)
+        self.model.to(self.device).eval()
+        self.baseline, self.train_classes = load_baseline(params["common"])
+
+    def frames(self, rows: pd.DataFrame):
+        p = self.params
+        return open_frames(p["common"], p["features"], p["selm"]["backbone"], rows)
+
+    def predict(
+        self,
+        method: str,
+        fewshot: dict[str, Any],
+        support: pd.DataFrame,
+        evaluated: pd.DataFrame,
+        classes: list[str],
+        to_class: dict[str, str],
+    ) -> np.ndarray:
+        """``method`` adapted on ``support`` with the settings in ``fewshot`` (unadapted when
+        ``support`` is empty), predicting the classes of ``evaluated``."""
+        p, seed, device = self.params, self.seed, self.device
+        eval_frames = self.frames(evaluated)
+        if method == "classifier_baseline":
+            adapted = self.baseline
+            if len(support):
+                adapted = _adapt_baseline(
+                    self.baseline,
+                    self.train_classes,
+                    pool_frames(self.frames(support)),
+                    list(support["eval_class"]),
+                    to_class,
+                    fewshot,
+                    seed,
+                    device=device,
+                )
+            train_to_test = {e: map_answer(e, to_class) for e in self.train_classes}
+            train_to_test = {e: c for e, c in train_to_test.items() if c in classes}
+            return restricted_predictions(
+                adapted, pool_frames(eval_frames), self.train_classes, train_to_test, classes
+            )
+        adapted = self.model
+        if len(support):
+            adapted = _adapt_selm(
+                self.model,
+                self.tokenizer,
+                self.frames(support),
+                list(support["eval_class"]),
+                p["selm"],
+                fewshot,
+                full=method == "selm_full",
+                seed=seed,
+                device=device,
+            )
+        _, _, scored = selm_predict(
+            adapted,
+            self.tokenizer,
+            eval_frames,
+            classes,
+            to_class,
+            p["selm"],
+            dict(p["eval_ood"], num_beams=1, max_new_tokens=1),
+            device,
+            generate_answers=False,
+        )
+        return np.asarray(scored, dtype=object)
+
+
 def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
-    """One (k, seed) item over every few-shot corpus and method; returns metrics + predictions."""
-    common, features, selm = params["common"], params["features"], params["selm"]
-    curate, fewshot, eval_ood = params["curate"], params["fewshot"], params["eval_ood"]
-    device = resolve_device(common["device"])
+    """One (k, seed) item over every few-shot corpus and method; returns metrics + predictions.
+
+    With ``fewshot.select``, each method's adaptation settings are chosen per corpus on an
+    inner split of the adaptation pool (:func:`selm_lib.selm.adapt.inner_partition`): k
+    examples per class from the inner support groups, scored on the other pool groups; the
+    chosen settings then adapt on k examples from the whole pool. The evaluated speakers play
+    no part in the choice."""
+    common, curate, fewshot = params["common"], params["curate"], params["fewshot"]
+    check_selection(fewshot.get("select", {}))
     manifests, _ = read_curated(common)
-    model, tokenizer = load_trained(common, device)
-    model.to(device).eval()
-    baseline, train_classes = load_baseline(common)
-    results, predictions, capped_all = {}, [], {}
+    shared = _Item(params, k, seed)
+    results, predictions, capped_all, selected = {}, [], {}, {}
     for corpus in fewshot["corpora"]:
         if corpus not in manifests:
             raise FewshotError(
@@ -60,64 +145,22 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
         support, capped = support_set(pool, corpus, classes, k, seed, fewshot["cap_k"])
         if capped:
             capped_all[corpus] = capped
-        eval_frames = open_frames(common, features, selm["backbone"], evaluated)
-        support_frames = open_frames(common, features, selm["backbone"], support)
         truth = evaluated["eval_class"].to_numpy()
-        train_to_test = {e: map_answer(e, to_class) for e in train_classes}
-        train_to_test = {e: c for e, c in train_to_test.items() if c in classes}
         predicted: dict[str, np.ndarray] = {}
         for method in fewshot["methods"]:
-            if method == "classifier_baseline":
-                adapted = (
-                    baseline
-                    if k == 0
-                    else _adapt_baseline(
-                        baseline,
-                        train_classes,
-                        pool_frames(support_frames),
-                        list(support["eval_class"]),
-                        to_class,
-                        fewshot,
-                        seed,
-                        device=device,
-                    )
-                )
-                predicted[method] = restricted_predictions(
-                    adapted, pool_frames(eval_frames), train_classes, train_to_test, classes
-                )
-            elif k == 0 and "unadapted" in predicted:
+            settings = fewshot
+            if k > 0 and candidate_settings(fewshot, method) != [{}]:
+                settings, tried = _choose(shared, method, pool, corpus, classes, to_class)
+                selected.setdefault(corpus, {})[method] = tried
+            if k == 0 and method != "classifier_baseline" and "unadapted" in predicted:
                 # both SELM variants are the same unadapted model at k = 0: score it once
                 predicted[method] = predicted["unadapted"]
-            else:
-                adapted = (
-                    model
-                    if k == 0
-                    else _adapt_selm(
-                        model,
-                        tokenizer,
-                        support_frames,
-                        list(support["eval_class"]),
-                        selm,
-                        fewshot,
-                        full=method == "selm_full",
-                        seed=seed,
-                        device=device,
-                    )
-                )
-                _, _, scored = selm_predict(
-                    adapted,
-                    tokenizer,
-                    eval_frames,
-                    classes,
-                    to_class,
-                    selm,
-                    dict(eval_ood, num_beams=1, max_new_tokens=1),
-                    device,
-                    generate_answers=False,
-                )
-                predicted[method] = np.asarray(scored, dtype=object)
-                if k == 0:
-                    predicted["unadapted"] = predicted[method]
+                continue
+            predicted[method] = shared.predict(
+                method, settings, support, evaluated, classes, to_class
+            )
+            if k == 0 and method != "classifier_baseline":
+                predicted["unadapted"] = predicted[method]
         predicted.pop("unadapted", None)
         results[corpus] = {
             method: {
@@ -147,7 +190,40 @@ def run_item(params: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
         "seed": seed,
         "results": results,
         "capped": capped_all,
+        "selected": selected,
         "predictions": pd.concat(predictions, ignore_index=True),
+    }
+
+
+def _choose(
+    shared: _Item,
+    method: str,
+    pool: pd.DataFrame,
+    corpus: str,
+    classes: list[str],
+    to_class: dict[str, str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``fewshot`` with ``method``'s settings chosen on the pool's inner split, and the record
+    of the choice (candidates, their inner-validation scores, the sizes of both parts)."""
+    fewshot, seed = shared.params["fewshot"], shared.seed
+    inner_support, inner_validation = inner_partition(
+        pool, corpus, shared.params["common"]["seed"], fewshot["inner_share"], draw=seed
+    )
+    support, capped = support_set(inner_support, corpus, classes, shared.k, seed, cap=True)
+    truth = inner_validation["eval_class"].to_numpy()
+
+    def score(settings: dict[str, Any]) -> float:
+        pred = shared.predict(method, settings, support, inner_validation, classes, to_class)
+        return M.summary(truth, pred, classes)[SELECT_METRIC]
+
+    settings, tried = select_settings(fewshot, method, score)
+    chosen = {key: settings[key] for key in candidate_settings(fewshot, method)[0]}
+    return settings, {
+        "chosen": chosen,
+        "candidates": tried,
+        "inner_support": int(len(support)),
+        "inner_validation": int(len(inner_validation)),
+        "inner_capped": capped,
     }
 
 
