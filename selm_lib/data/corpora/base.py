@@ -5,12 +5,16 @@ turns them into a manifest: labels mapped through ``label_map.csv``, every file 
 and unusable ones kept with the reason in ``quarantine`` (never silently dropped). A row reads
 its whole file mixed to mono, or only the file's ``channel`` (1-based) where that column is set
 (an Expresso dialogue holds one actor per channel); :func:`row_channel` reads that column back.
+Where a corpus ships its annotators' votes, ``votes`` holds them as compact JSON in package
+emotion names (:func:`votes_json`; empty where there are none); :func:`parse_votes` reads them back.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,7 @@ MANIFEST_COLUMNS = [
     "sample_rate",
     "channels",
     "channel",  # the one channel a row reads (1-based; empty: all channels mixed to mono)
+    "votes",  # annotators' votes, JSON {"<emotion>": count} (votes_json); empty: none
     "quarantine",
 ]
 
@@ -62,6 +67,8 @@ class Item:
     channel: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     quarantine: str = ""  # a reason found from names/labels alone (bad name, no label, ...)
+    # the annotators' votes, {package emotion: count}, where the corpus ships them; None: none
+    votes: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,7 @@ def build_manifest(
 ) -> pd.DataFrame:
     """Map labels, check every file's audio, and return the manifest (sorted by utterance id)."""
     labels = corpus_labels(scanner.name)
+    emotions = {entry["emotion"] for entry in labels.values()}
     rows = []
     items = list(items)
     iterator: Iterable[Item] = items
@@ -176,6 +184,12 @@ def build_manifest(
             reason = check.quarantine
         if not reason and item.channel is not None and item.channel > check.channels:
             reason = f"reads channel {item.channel} but the file has {check.channels}"
+        if item.votes and not set(item.votes) <= emotions:
+            raise ValueError(
+                f"{scanner.title} scanner: votes of '{item.utterance_id}' name "
+                f"{sorted(set(item.votes) - emotions)}, which are not emotions of its label map "
+                f"(selm_lib/data/tables/label_map.csv: {sorted(emotions)})"
+            )
         sentiment = (
             item.sentiment if item.sentiment is not None else (mapped or {}).get("sentiment", "")
         )
@@ -196,6 +210,7 @@ def build_manifest(
                 "sample_rate": check.sample_rate,
                 "channels": check.channels,
                 "channel": item.channel if item.channel is not None else "",
+                "votes": votes_json(item.votes),
                 "quarantine": reason,
                 "serevals8": (mapped or {}).get("serevals8", ""),
                 **item.extra,
@@ -227,6 +242,64 @@ def row_channel(value: Any) -> int | None:
             "every channel to mono"
         )
     return int(channel)
+
+
+# The manifest column ``votes``: one compact JSON object ``{"<emotion>": count, ...}`` per row, in
+# package emotion names, keys sorted, no zero counts, counts rounded to 6 decimals (whole numbers
+# written as integers), so the same votes always give the same bytes; '' = no votes. Counts may be
+# fractional where annotators name several categories at once (IEMOCAP: each evaluator's
+# categories share one vote).
+VOTE_DECIMALS = 6
+
+
+def votes_json(votes: Mapping[str, float] | None) -> str:
+    """The ``votes`` cell of ``{emotion: count}`` ('' for None or no positive count)."""
+    if not votes:
+        return ""
+    clean: dict[str, int | float] = {}
+    for emotion, count in votes.items():
+        if not isinstance(emotion, str) or not emotion:
+            raise ValueError(f"votes: emotion names must be non-empty strings, got {emotion!r}")
+        value = float(count)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"votes: count of '{emotion}' is {count!r}; counts are >= 0")
+        value = round(value, VOTE_DECIMALS)
+        if value == 0:
+            continue
+        clean[emotion] = int(value) if value.is_integer() else value
+    if not clean:
+        return ""
+    return json.dumps(clean, sort_keys=True, separators=(",", ":"))
+
+
+def parse_votes(cell: Any) -> dict[str, float]:
+    """A ``votes`` cell back as ``{emotion: count}`` ({} for '', NaN or None). Accepts what a CSV
+    round trip gives back."""
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return {}
+    text = str(cell).strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"manifest column 'votes' holds {text[:80]!r}, which is not JSON ({error.msg}); "
+            'expected {"<emotion>": count, ...} or empty. Rerun the curate stage to rewrite it.'
+        ) from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str)
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and v >= 0
+        for k, v in value.items()
+    ):
+        raise ValueError(
+            f"manifest column 'votes' holds {text[:80]!r}: expected a JSON object of "
+            "non-negative counts by emotion, or empty. Rerun the curate stage to rewrite it."
+        )
+    return {k: float(v) for k, v in value.items()}
 
 
 def usable(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -5,12 +5,19 @@ Each corpus has its own recording style (sample rate, microphone colouring, nois
 acted vs natural expressiveness, label noise) and "language", so training on one and testing on
 another is a real domain shift. Every utterance is rendered from a generator seeded by
 (seed, corpus, utterance index), so the files do not depend on the order they are written in.
+
+CREMA-D, IEMOCAP and MSP-Podcast also get their annotators' votes in the real layouts
+(``processedResults/tabulatedVotes.csv``, the ``C-E`` evaluator lines of ``EmoEvaluation``,
+``Labels/labels_detailed.csv``), drawn from generators of their own (so the audio does not change
+with them): the raters mostly agree with the emotion shown, a share of them (about 10-45 %) names
+another one, and now and then the vote ties.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,36 @@ from selm_lib.data.synth.voice import (
     emotion_table,
     make_style,
 )
+
+
+# ----------------------------------------------------------------------------------------- votes
+def crowd_votes(
+    rng: np.random.Generator,
+    shown: str,
+    others: Sequence[str],
+    raters: int,
+    agreement: tuple[float, float],
+    tie: float = 0.0,
+    weights: Sequence[float] | None = None,
+) -> list[str]:
+    """The emotions ``raters`` annotators name for a clip showing ``shown``: a share drawn from
+    ``agreement`` of them name ``shown`` (always a strict plurality), the rest one of ``others``
+    (``weights``: how likely each is); with probability ``tie`` the clip is ambiguous and
+    ``shown`` ties with one of ``others``. Deterministic from ``rng``."""
+    p = None if weights is None else np.asarray(weights, dtype=float) / float(np.sum(weights))
+    if rng.random() < tie:
+        rival = others[int(rng.choice(len(others), p=p))]
+        top = raters // 2
+        rest = [o for o in others if o != rival]
+        votes = [shown] * top + [rival] * top
+        votes += [rest[int(rng.integers(len(rest)))] for _ in range(raters - 2 * top)]
+        return votes
+    share = float(rng.uniform(*agreement))
+    top = min(raters, max(raters // 2 + 1, math.ceil(share * raters - 1e-9)))
+    votes = [shown] * top
+    votes += [others[int(rng.choice(len(others), p=p))] for _ in range(raters - top)]
+    return votes
+
 
 # --------------------------------------------------------------------------------------- RAVDESS
 RAVDESS_CODES = {
@@ -95,6 +132,26 @@ CREMA_EMOTIONS = {
     "NEU": "neutral",
     "SAD": "sad",
 }
+# tabulatedVotes.csv: the header of the distributed file, its vote letters and intensity columns
+CREMA_VOTE_LETTERS = {"A": "ANG", "D": "DIS", "F": "FEA", "H": "HAP", "N": "NEU", "S": "SAD"}
+CREMA_INTENSITY = ("Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad")
+CREMA_VOTES_HEADER = (
+    "",
+    *CREMA_VOTE_LETTERS,
+    "fileName",
+    "numResponses",
+    "agreement",
+    "emoVote",
+    "meanEmoResp",
+    *(f"mean{e}Resp" for e in CREMA_INTENSITY),
+    "medianEmoResp",
+    "meanEmoRespNorm",
+    *(f"mean{e}RespNorm" for e in CREMA_INTENSITY),
+    "medianEmoRespNorm",
+)
+# Rating modes (queryType): the id column is 100000 * mode + clip number. Voice-only raters agree
+# least (as in the real table: about 0.64 mean agreement, against 0.70 face and 0.73 both).
+CREMA_MODES = {1: (0.5, 0.9), 2: (0.55, 0.95), 3: (0.6, 1.0)}
 CREMA_SENTENCES = (
     "IEO",
     "TIE",
@@ -122,8 +179,9 @@ def write_crema_d(root: Path, plan: Plan) -> None:
     # Spread the sentences and emotions evenly over the subset an actor records.
     order = sorted(range(len(combos)), key=lambda k: (k % len(CREMA_EMOTIONS) + k // 6) % 12)
     chosen = [combos[k] for k in order][: plan.utterances_per_speaker]
-    votes = []
+    votes: dict[int, list[list[Any]]] = {mode: [] for mode in CREMA_MODES}
     emotions = tuple(CREMA_EMOTIONS.values())
+    clip = 0
     for a, (actor, speaker) in enumerate(zip(actors, speakers, strict=True)):
         for u, (sentence, code) in enumerate(chosen):
             rng = corpus_rng(plan.seed, "crema_d", a, u)
@@ -142,8 +200,13 @@ def write_crema_d(root: Path, plan: Plan) -> None:
             )
             stem = f"{actor}_{sentence}_{code}_{level}"
             write_wav(root / "AudioWAV" / f"{stem}.wav", samples, 16000)
-            perceived = {v: k for k, v in CREMA_EMOTIONS.items()}[expressed][0]
-            votes.append({"fileName": stem, "emoVote": perceived, "agreement": "1"})
+            clip += 1
+            shown = {v: k for k, v in CREMA_EMOTIONS.items()}[expressed][0]
+            for mode, agreement in CREMA_MODES.items():
+                rng_votes = corpus_rng(plan.seed, "crema_d:votes", a, u, mode)
+                votes[mode].append(
+                    _crema_vote_row(100000 * mode + clip, stem, shown, agreement, rng_votes)
+                )
     demographics = [
         {
             "ActorID": a,
@@ -166,7 +229,67 @@ def write_crema_d(root: Path, plan: Plan) -> None:
             }
         )
     write_csv(root / "VideoDemographics.csv", demographics)
-    write_csv(root / "processedResults" / "tabulatedVotes.csv", votes)
+    rows = [row for mode in sorted(votes) for row in votes[mode]]
+    write_r_csv(root / "processedResults" / "tabulatedVotes.csv", CREMA_VOTES_HEADER, rows)
+
+
+def _crema_vote_row(
+    row_id: int, stem: str, shown: str, agreement: tuple[float, float], rng: np.random.Generator
+) -> list[Any]:
+    """One row of tabulatedVotes.csv: 8-11 raters, mostly naming the shown emotion's letter
+    (confusions lean to neutral, as in the real table), and their 0-100 intensity ratings."""
+    letters = list(CREMA_VOTE_LETTERS)
+    others = [x for x in letters if x != shown]
+    raters = int(rng.integers(8, 12))
+    named = crowd_votes(
+        rng,
+        shown,
+        others,
+        raters,
+        agreement,
+        tie=0.06,
+        weights=[3.0 if x == "N" else 1.0 for x in others],
+    )
+    counts = {x: named.count(x) for x in letters}
+    best = max(counts.values())
+    intensity = {x: float(rng.uniform(30, 95)) if counts[x] else -1 for x in letters}
+    scale = float(rng.uniform(0.9, 1.1))
+    norm = {x: (min(100.0, v * scale) if v != -1 else -1) for x, v in intensity.items()}
+    mean = sum(counts[x] * intensity[x] for x in letters if counts[x]) / raters
+    mean_norm = sum(counts[x] * norm[x] for x in letters if counts[x]) / raters
+    return [
+        str(row_id),
+        *(counts[x] for x in letters),
+        stem,
+        raters,
+        best / raters,
+        ":".join(x for x in letters if counts[x] == best),
+        mean,
+        *(intensity[x] for x in letters),
+        float(round(mean)),
+        mean_norm,
+        *(norm[x] for x in letters),
+        float(round(mean_norm)),
+    ]
+
+
+def write_r_csv(path: Path, header: Sequence[str], rows: list[list[Any]]) -> None:
+    """A CSV as R's ``write.csv`` writes it (the CREMA-D tables): strings quoted, numbers bare
+    (15 significant digits, whole numbers without a decimal point)."""
+
+    def field(value: Any) -> str:
+        if isinstance(value, str):
+            return '"' + value.replace('"', '""') + '"'
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, float):
+            return format(value, ".15g")
+        return str(value)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(field(h) for h in header)]
+    lines += [",".join(field(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------------------- IEMOCAP
@@ -180,6 +303,19 @@ IEMOCAP_MIX = (
     ("sur", 0.02),
     ("xxx", 0.04),
 )
+# The evaluators' category names of EmoEvaluation's C-E lines, by summary label.
+IEMOCAP_CATEGORY = {
+    "neu": "Neutral",
+    "hap": "Happiness",
+    "exc": "Excited",
+    "sad": "Sadness",
+    "ang": "Anger",
+    "fru": "Frustration",
+    "sur": "Surprise",
+    "fea": "Fear",
+    "dis": "Disgust",
+    "oth": "Other",
+}
 IEMOCAP_EMOTION = {
     "neu": "neutral",
     "hap": "happy",
@@ -223,9 +359,12 @@ def write_iemocap(root: Path, plan: Plan) -> None:
                 lines += [
                     f"[{start:.4f} - {clock:.4f}]\t{utt}\t{label}\t"
                     f"[{valence:.4f}, {arousal:.4f}, {dominance:.4f}]",
-                    f"C-E1:\t{IEMOCAP_EMOTION.get(label, 'Other').capitalize()};\t()",
-                    f"C-E2:\t{IEMOCAP_EMOTION.get(label, 'Other').capitalize()};\t()",
+                    *_iemocap_evaluator_lines(
+                        label, shown, gender, corpus_rng(plan.seed, "iemocap:votes", n, d, k)
+                    ),
                     f"A-E1:\tval {int(valence)}; act {int(arousal)}; dom  {int(dominance)};\t()",
+                    f"A-{gender}1:\tval {int(valence)}; act {int(arousal)}; dom  {int(dominance)};"
+                    "\t()",
                     "",
                 ]
                 clock += 0.5
@@ -238,6 +377,39 @@ def write_iemocap(root: Path, plan: Plan) -> None:
         )
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2])
+
+
+def _iemocap_evaluator_lines(
+    label: str, shown: str, gender: str, rng: np.random.Generator
+) -> list[str]:
+    """Three external evaluators' ``C-E<k>`` lines (and the actor's own ``C-F1`` / ``C-M1``) for a
+    turn with summary ``label``: two or three of the evaluators name it (a strict majority, as the
+    summary label is theirs), and in three turns of ten one of them also names a second category
+    (which keeps the label the strict plurality of the shared votes); for ``xxx`` (no majority)
+    the three name three different categories."""
+    main = ["neu", "hap", "exc", "sad", "ang", "fru", "sur"]
+    evaluators = sorted(int(e) for e in rng.choice(np.arange(1, 7), size=3, replace=False))
+    own = {v: k for k, v in IEMOCAP_EMOTION.items()}[shown]
+    if label == "xxx":
+        rest = [c for c in main if c != own]
+        picks = [int(i) for i in rng.choice(len(rest), size=2, replace=False)]
+        named = [[own], [rest[picks[0]]], [rest[picks[1]]]]
+    else:
+        others = [c for c in main if c != label]
+        named = [[c] for c in crowd_votes(rng, label, others, 3, (0.5, 0.9))]
+        if rng.random() < 0.3:  # one evaluator who named the label also names a fresh category
+            agreeing = [i for i, categories in enumerate(named) if categories == [label]]
+            fresh = [c for c in main if all(c not in categories for categories in named)]
+            named[agreeing[int(rng.integers(len(agreeing)))]].append(
+                fresh[int(rng.integers(len(fresh)))]
+            )
+    order = [int(i) for i in rng.permutation(3)]
+    lines = [
+        f"C-E{e}:\t" + " ".join(f"{IEMOCAP_CATEGORY[c]};" for c in named[i]) + "\t()"
+        for e, i in zip(evaluators, order, strict=True)
+    ]
+    lines.append(f"C-{gender}1:\t{IEMOCAP_CATEGORY[own]};\t()")  # the actor's self-rating
+    return lines
 
 
 # ----------------------------------------------------------------------------------------- EmoDB
@@ -289,6 +461,19 @@ MSP_MIX = (
     ("O", 0.04),
     ("X", 0.04),
 )
+# labels_detailed.csv: an annotator's primary emotion by consensus code ("O": Other-<word>)
+MSP_PRIMARY = {
+    "N": "Neutral",
+    "H": "Happy",
+    "A": "Angry",
+    "S": "Sad",
+    "U": "Surprise",
+    "F": "Fear",
+    "D": "Disgust",
+    "C": "Contempt",
+    "O": "Other",
+}
+MSP_OTHER_WORDS = ("Curious", "Concerned", "Confused", "Bored")
 MSP_EMOTION = {
     "N": "neutral",
     "H": "happy",
@@ -314,6 +499,7 @@ def write_msp_podcast(root: Path, plan: Plan) -> None:
     # Each podcast has its own channel; speakers are split Train/Development/Test1 (60/20/20).
     split_names = spread(["Train", "Train", "Train", "Development", "Test1"], plan.speakers)
     rows = []
+    detailed: list[dict[str, Any]] = []
     for a, (sid, speaker) in enumerate(zip(ids, speakers, strict=True)):
         style = make_style(
             f"msp_podcast_{a % 8}",
@@ -345,6 +531,8 @@ def write_msp_podcast(root: Path, plan: Plan) -> None:
                     "Split_Set": split_names[a],
                 }
             )
+            rng_votes = corpus_rng(plan.seed, "msp_podcast:votes", a, u)
+            detailed += _msp_detailed_rows(f"{name}.wav", label, shown, rng_votes)
     if plan.bad_files:
         audios = root / "Audios"
         (audios / "MSP-PODCAST_9001_0001.wav").write_text("this is not audio\n")  # non-audio
@@ -367,6 +555,37 @@ def write_msp_podcast(root: Path, plan: Plan) -> None:
                 }
             )
     write_csv(root / "Labels" / "labels_consensus.csv", rows)
+    write_csv(root / "Labels" / "labels_detailed.csv", detailed)
+
+
+def _msp_detailed_rows(
+    file_name: str, label: str, shown: str, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """The per-annotator rows of one segment in the release 1.11 layout (``FileName``,
+    ``EmoDetail`` = ``"WORKER<n>; <primary>; <secondary>; A:<a>; V:<v>; D:<d>;"``): 5-7
+    annotators, a plurality naming the consensus ``label``; for ``X`` (no agreement) the shown
+    emotion ties with another."""
+    codes = list(MSP_PRIMARY)
+    own = label if label in MSP_PRIMARY else {v: k for k, v in MSP_EMOTION.items()}[shown]
+    others = [c for c in codes if c != own]
+    raters = int(rng.integers(5, 8))
+    named = crowd_votes(rng, own, others, raters, (0.45, 0.9), tie=1.0 if label == "X" else 0.0)
+    workers = sorted(int(w) for w in rng.choice(np.arange(1, 2000), size=raters, replace=False))
+    rows = []
+    for worker, code in zip(workers, [named[int(i)] for i in rng.permutation(raters)], strict=True):
+        primary = MSP_PRIMARY[code]
+        if code == "O":
+            primary = f"Other-{MSP_OTHER_WORDS[int(rng.integers(len(MSP_OTHER_WORDS)))]}"
+        secondary = ",".join(sorted({primary.split("-")[0], MSP_PRIMARY[others[worker % 8]]}))
+        act, val, dom = (float(rng.integers(1, 8)) for _ in range(3))
+        rows.append(
+            {
+                "FileName": file_name,
+                "EmoDetail": f"WORKER{worker:05d}; {primary}; {secondary}; A:{act:.1f}; "
+                f"V:{val:.1f}; D:{dom:.1f};",
+            }
+        )
+    return rows
 
 
 # ------------------------------------------------------------------------------------------ MELD
