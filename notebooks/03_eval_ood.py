@@ -28,6 +28,18 @@
 #   (`eval_ood.baseline.class_weights`, default `same_as_selm`: class-balanced exactly when
 #   `selm.balance_answers` is true), so both see the training class priors alike; the line below
 #   states the setting of this run.
+# * **Prior-matched class scoring**: the same class log-likelihoods adjusted for label shift the
+#   way SER-Evals adjusts its probes' logits (`selm_lib/evaluation/prior.py`, one implementation
+#   for both): `selm_score_uniform` removes the prior of the categorical answers in SELM's
+#   train-split triplets (their loss weights, over the test classes: `s - log pi_train`);
+#   `selm_score_em` adds a test prior estimated by EM from the unlabelled scores of the test
+#   items (MAP toward the training prior, `eval_ood.em_prior_strength`); `selm_score_content_free`
+#   subtracts the log-softmax of the scores SELM gives a content-free clip
+#   (`eval_ood.content_free`: repeated copies of the scored clips' mean encoder frame, or of an
+#   all-zero frame, through SELM's projection and mappers: the cached features are all the
+#   stage reads, so an all-silent clip through the encoder is not an option); and
+#   `selm_score_oracle` uses the test labels' prior: an **oracle**, a reference line that no
+#   headline may use.
 # * **Majority** (the test corpus's most frequent class; it reads the test labels, so it is a
 #   reference line) and **chance** (uniform random classes).
 #
@@ -110,7 +122,7 @@ for metric, title in (
     display(
         pd.DataFrame(
             {
-                c: {m: result.interval(m, c, metric) for m in evaluate.METHODS}
+                c: {evaluate.label(m): result.interval(m, c, metric) for m in evaluate.METHODS}
                 for c in result.classes
             }
         )
@@ -118,10 +130,11 @@ for metric, title in (
 
 # %% [markdown]
 # ### In domain
-# The same SELM (class scoring) and baseline on the training corpora's own test speakers, a
-# split nothing trained or stopped on, over the trained emotions each corpus has (corpora
-# without categorical labels, such as CMU-MOSEI, are left out). The gap to the tables above is
-# what leaving the training domain costs.
+# The same SELM class scoring (plain and prior-matched) and baseline on the training corpora's
+# own test speakers, a split nothing trained or stopped on, over the emotions each corpus has
+# that are SELM training answers and baseline classes (corpora without categorical labels, such
+# as CMU-MOSEI, are left out). The gap to the tables above is what leaving the training domain
+# costs. In domain the test prior is close to the training prior, so removing it need not help.
 
 # %%
 in_domain = result.metrics.get("in_domain", {})
@@ -130,8 +143,9 @@ display(
         {
             corpus: {
                 f"{method} {metric}": scores[method][metric]
-                for method in ("selm_score", "classifier_baseline")
+                for method in ("selm_score", *evaluate.SCORE_VARIANTS, "classifier_baseline")
                 for metric in ("accuracy", "unweighted_accuracy", "n")
+                if method in scores
             }
             for corpus, scores in in_domain.items()
         }
@@ -151,8 +165,10 @@ result.gains()
 
 # %%
 for method in ("selm_score", "classifier_baseline", "selm_generate"):
-    fig, axes = plt.subplots(1, len(result.classes), figsize=(5 * len(result.classes), 4))
-    for ax, corpus in zip(axes, result.classes, strict=True):
+    fig, axes = plt.subplots(
+        1, len(result.classes), figsize=(5 * len(result.classes), 4), squeeze=False
+    )
+    for ax, corpus in zip(axes[0], result.classes, strict=True):
         plots.confusion_heatmap(result.confusion(method, corpus), ax=ax, title=f"{corpus}")
     fig.suptitle(method)
     fig.tight_layout()
@@ -169,9 +185,76 @@ fig = plots.recall_bars(
 )
 
 # %% [markdown]
+# ## Prior matching
+# Each prior matching's unweighted accuracy on SELM class scoring, with its paired difference
+# to plain `selm_score` (same speakers resampled for both, 95 % interval). The priors used and
+# whether EM converged are in `ood.json` (`prior_matching`).
+
+# %%
+display(Markdown(result.headline_note()))
+display(result.prior_effects("unweighted_accuracy"))
+display(
+    pd.DataFrame(
+        {
+            c: {
+                "EM converged": r["em"]["converged"],
+                "EM iterations": r["em"]["iterations"],
+                "content-free input": r["content_free_input"],
+                **{f"prior {k}": ", ".join(f"{v:.2f}" for v in p) for k, p in r["priors"].items()},
+            }
+            for c, r in result.metrics["prior_matching"].items()
+        }
+    )
+)
+
+# %% [markdown]
+# ### Paired differences
+# Per corpus: the headline variant against the classifier baseline, and each prior matching
+# against plain `selm_score`: the accuracy difference and its 95 % interval from the paired
+# bootstrap over speakers. An interval that excludes 0 is a difference the data support.
+
+# %%
+fig = plots.forest_plot(result.comparisons("accuracy"))
+plt.show()
+
+# %% [markdown]
+# ## Calibration
+# Softmax over SELM's class log-likelihoods (plain and after each prior matching) and over the
+# baseline's logits restricted to the test classes: top-label ECE
+# (`eval_ood.calibration_bins` equal-width bins), NLL and Brier score, OOD and in domain. With
+# `eval_ood.temperature_scaling` each method also gets one temperature fitted on the training
+# corpora's validation split (columns marked `(T)`; the baseline stopped early on that split,
+# so its temperature is fitted on data it has seen). Temperature scaling never changes a
+# prediction, only the confidence.
+
+# %%
+calibration = result.metrics["calibration"]
+display(Markdown("**OOD**"))
+display(result.calibration_table("ood"))
+display(Markdown("**In domain** (the training corpora's test speakers)"))
+display(result.calibration_table("in_domain"))
+
+# %% [markdown]
+# Reliability diagrams: accuracy of the top label against the mean top probability per
+# confidence bin (bins without items are skipped); the dashed diagonal is perfect calibration,
+# points below it are over-confident.
+
+# %%
+shown = ["selm_score", "selm_score_uniform", "selm_score_em", "classifier_baseline"]
+corpora = list(result.classes)
+fig = plots.reliability_diagrams(calibration["ood"], corpora, shown, title="OOD, raw scores")
+plt.show()
+if calibration["temperature_scaling"]:
+    fig = plots.reliability_diagrams(
+        calibration["ood"], corpora, shown, scaled=True, title="OOD, after temperature scaling"
+    )
+    plt.show()
+
+# %% [markdown]
 # ## What the numbers show
-# Each claim compares the headline SELM variant (`eval_ood.headline`, fixed before looking at
-# the test sets) with a baseline on the same clips: the 95 % interval of the accuracy
+# Each claim compares the headline SELM variant (`eval_ood.headline`: fixed before looking at
+# the test sets, or chosen on the training corpora's validation split; see above) with a
+# baseline on the same clips: the 95 % interval of the accuracy
 # *difference* from a paired bootstrap over speakers (the same resampled speakers for both
 # methods), its p-value, and McNemar's test on the items where exactly one of them is right.
 # "Better" / "worse" means the interval excludes 0; with few speakers the intervals are coarse
@@ -180,6 +263,14 @@ fig = plots.recall_bars(
 
 # %%
 display(Markdown("\n\n".join(result.verdict(c) for c in result.classes)))
+if banner:
+    display(
+        Markdown(
+            "On synthetic corpora these numbers demonstrate the pipeline (prior matching, "
+            "calibration and the paired tests run end to end); they say nothing about how SELM "
+            "or the priors behave on real speech."
+        )
+    )
 
 # %%
 acc = {c: result.metrics["selm_score"][c]["accuracy"] for c in result.classes}

@@ -13,7 +13,7 @@ import torch
 
 from selm_lib.data.labels import classes_of
 from selm_lib.evaluation.baseline import PooledClassifier
-from selm_lib.evaluation.ood import selm_predict
+from selm_lib.evaluation.ood import SELMPrediction, selm_predict
 from selm_lib.evaluation.results import METHODS, UNMAPPED
 from selm_lib.features.frames import ArrayFrames
 from selm_lib.selm.batching import Encoded, collate
@@ -217,12 +217,16 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
             [np.full((2, 3), ids.index(u), np.float32) for u in rows["utterance_id"]]
         )
 
-    def predict(
-        model, tokenizer, feats, classes, to_class, selm, eval_ood, device, generate_answers=True
-    ):
+    pd.DataFrame(
+        {"view": "categorical", "split": "train", "answer": list(CLASSES), "weight": 1.0}
+    ).to_csv(tmp_path / "selm" / "triplets.csv", index=False)
+
+    def predict(model, tokenizer, feats, classes, to_class, selm, eval_ood, device, **kw):
         # class scoring says the truth; generation names nothing
         truth = [ids[int(f[0, 0])].split("_")[1] for f in feats]
-        return ["hmm"] * len(feats), [UNMAPPED] * len(feats), truth
+        scores = np.eye(len(classes))[[classes.index(t) for t in truth]]
+        n = len(feats)
+        return SELMPrediction(["hmm"] * n, [UNMAPPED] * n, truth, scores, np.zeros(3))
 
     monkeypatch.setattr(eval_stage, "read_curated", lambda common: ({"crema_d": table}, {}))
     monkeypatch.setattr(eval_stage, "load_trained", lambda common, device: (Model(), None))
@@ -234,6 +238,7 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
     )
     monkeypatch.setattr(eval_stage, "open_frames", frames)
     monkeypatch.setattr(eval_stage, "selm_predict", predict)
+    monkeypatch.setattr(eval_stage, "content_free_scores", lambda *a: np.zeros(len(CLASSES)))
     monkeypatch.setattr(
         eval_stage,
         "restricted_predictions",
@@ -248,11 +253,14 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
         "max_new_tokens": 2,
         "bootstrap": 50,
         "headline": "selm_score",
+        "em_prior_strength": 1.0,
+        "content_free": "mean_frame",
+        "temperature_scaling": False,
+        "calibration_bins": 15,
     }
     curate = {"class_sets": {"crema_d": "crema_d6"}, "ravdess_calm": "neutral"}
-    result = eval_stage.run_eval_ood(
-        common, {}, {"backbone": "b", "train_corpora": []}, curate, eval_ood
-    )
+    selm = {"backbone": "b", "train_corpora": [], "views": {"categorical": {"answer": "{emotion}"}}}
+    result = eval_stage.run_eval_ood(common, {}, selm, curate, eval_ood)
     assert result.metrics["in_domain"] == {}  # no training corpus given here
     # class scoring is always right here and the baseline never: paired, SELM is better
     paired = result.metrics["paired"]["crema_d"]["selm_score_vs_classifier_baseline"]
@@ -271,9 +279,7 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
     assert gains["selm_score"] > 0
     with pytest.raises(ValueError, match="never occur as a categorical answer"):
         (tmp_path / "selm" / "candidates.json").write_text(json.dumps({"categorical": ["angry"]}))
-        eval_stage.run_eval_ood(
-            common, {}, {"backbone": "b", "train_corpora": []}, curate, eval_ood
-        )
+        eval_stage.run_eval_ood(common, {}, selm, curate, eval_ood)
 
 
 def test_weighted_loss_weights_triplets_and_averages_over_answer_tokens():
@@ -328,7 +334,7 @@ def test_train_selm_checkpoints_persist_outside_the_outputs_and_are_fingerprinte
     assert json.loads((folder / "status.json").read_text()) == {"best_epoch": 2, "completed": True}
 
 
-def test_in_domain_scores_read_only_the_training_corpora_test_speakers(monkeypatch):
+def test_in_domain_scores_read_only_the_training_corpora_test_speakers(monkeypatch, tmp_path):
     import pandas as pd
 
     from selm_lib.data.corpora.base import MANIFEST_COLUMNS
@@ -352,26 +358,41 @@ def test_in_domain_scores_read_only_the_training_corpora_test_speakers(monkeypat
 
     def predict(model, tokenizer, feats, classes, to_class, selm, eval_ood, device, **kw):
         seen["classes"] = classes
-        return [""] * len(feats), [""] * len(feats), ["neutral"] * len(feats)
+        n, scores = len(feats), np.zeros((len(feats), len(classes)))
+        return SELMPrediction([""] * n, [""] * n, ["neutral"] * n, scores, np.zeros(3))
 
     monkeypatch.setattr(eval_stage, "open_frames", frames)
     monkeypatch.setattr(eval_stage, "selm_predict", predict)
+    monkeypatch.setattr(eval_stage, "content_free_scores", lambda m, t, f, c, *a: np.zeros(len(c)))
     monkeypatch.setattr(
         eval_stage,
         "restricted_predictions",
         lambda m, x, tc, tt, classes: np.asarray(["sad"] * len(x), dtype=object),
     )
+    monkeypatch.setattr(
+        eval_stage,
+        "restricted_logits",
+        lambda m, x, tc, tt, classes: np.zeros((len(x), len(classes))),
+    )
+    (tmp_path / "selm").mkdir()
+    pd.DataFrame(  # SELM's training answers: happy too, which this corpus's test split lacks
+        {"view": "categorical", "split": "train", "answer": ["angry", "happy", "neutral", "sad"]}
+    ).assign(weight=1.0).to_csv(tmp_path / "selm" / "triplets.csv", index=False)
     scores = eval_stage.in_domain_scores(
         None,
         None,
         None,
         ["angry", "happy", "neutral", "sad"],
+        {"output_root": str(tmp_path)},
         {},
-        {},
-        {"backbone": "b", "train_corpora": ["emodb"]},
+        {
+            "backbone": "b",
+            "train_corpora": ["emodb"],
+            "views": {"categorical": {"answer": "{emotion}"}},
+        },
         {"emodb": manifest},
         {"emodb": splits},
-        {},
+        {"em_prior_strength": 1.0, "content_free": "zeros"},
         torch.device("cpu"),
     )
     assert seen["ids"] == [f"s{s}_{i}" for s in (0, 1) for i in range(4)][1:]  # test, usable

@@ -138,6 +138,26 @@ def train_classifier(
 
 
 @torch.no_grad()
+def _logits(model: PooledClassifier, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """(N, C_train) float32 logits, 4096 clips per pass on the model's device."""
+    device = model.mean.device
+    if not len(x):
+        return np.zeros((0, n_classes), np.float32)
+    return np.concatenate(
+        [
+            model(torch.from_numpy(x[s : s + 4096]).to(device)).float().cpu().numpy()
+            for s in range(0, len(x), 4096)
+        ]
+    )
+
+
+def _allowed(train_classes: list[str], test_map: dict[str, str], test_classes: list[str]):
+    allowed = np.array([e in test_map and test_map[e] in test_classes for e in train_classes])
+    if not allowed.any():
+        raise ValueError("no training emotion maps into the test class set")
+    return allowed
+
+
 def restricted_predictions(
     model: PooledClassifier,
     x: np.ndarray,
@@ -150,19 +170,40 @@ def restricted_predictions(
     ``test_map`` maps a training emotion to its test class (e.g. excited -> happy for IEMOCAP);
     emotions outside the test class set are masked out.
     """
-    device = model.mean.device
-    logits = (
-        np.concatenate(
-            [
-                model(torch.from_numpy(x[s : s + 4096]).to(device)).float().cpu().numpy()
-                for s in range(0, len(x), 4096)
-            ]
-        )
-        if len(x)
-        else np.zeros((0, len(train_classes)), np.float32)
-    )  # (N, C_train)
-    allowed = np.array([e in test_map and test_map[e] in test_classes for e in train_classes])
-    if not allowed.any():
-        raise ValueError("no training emotion maps into the test class set")
+    logits = _logits(model, x, len(train_classes))  # (N, C_train)
+    allowed = _allowed(train_classes, test_map, test_classes)
     logits = np.where(allowed[None, :], logits, -np.inf)
     return np.array([test_map[train_classes[i]] for i in logits.argmax(axis=1)], dtype=object)
+
+
+def restricted_logits(
+    model: PooledClassifier,
+    x: np.ndarray,
+    train_classes: list[str],
+    test_map: dict[str, str],
+    test_classes: list[str],
+) -> np.ndarray:
+    """(N, C_test) float64 log-probabilities over the test classes (for calibration).
+
+    The softmax over the training emotions that map into the test set (the others masked, as in
+    :func:`restricted_predictions`); a test class several emotions map to (IEMOCAP happy from
+    happy and excited) gets the sum of their probabilities (a log-sum-exp of their logits). A
+    test class no training emotion maps to gets ``-inf`` (probability 0). Where one emotion
+    stands for each class its argmax is :func:`restricted_predictions`' prediction.
+    """
+    logits = _logits(model, x, len(train_classes)).astype(np.float64)
+    allowed = _allowed(train_classes, test_map, test_classes)
+    logits = np.where(allowed[None, :], logits, -np.inf)
+    top = logits.max(axis=1, keepdims=True) if len(logits) else np.zeros((0, 1))
+    log_norm = top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    log_probs = logits - log_norm  # (N, C_train) log-softmax over the allowed emotions
+    out = np.full((len(x), len(test_classes)), -np.inf)
+    for j, test_class in enumerate(test_classes):
+        members = [
+            i for i, e in enumerate(train_classes) if allowed[i] and test_map[e] == test_class
+        ]
+        if members:
+            block = log_probs[:, members]
+            peak = block.max(axis=1, keepdims=True)
+            out[:, j] = (peak + np.log(np.exp(block - peak).sum(axis=1, keepdims=True)))[:, 0]
+    return out

@@ -6,6 +6,11 @@ Methods, each scored on every test corpus with its own class set (``curate.class
   through the synonym table ``selm_lib/data/tables/synonyms.csv``; unmappable answers count as
   errors;
 * ``selm_score``: every class's verbalisation ranked by its log-likelihood (never unmappable);
+* ``selm_score_uniform``, ``selm_score_em``, ``selm_score_content_free``, ``selm_score_oracle``:
+  the same class log-likelihoods after prior matching (:func:`selm_lib.evaluation.prior.
+  match_priors`): the training answer prior removed (:func:`training_answer_prior`), a test
+  prior estimated by EM from the unlabelled scores, content-free calibration
+  (:func:`content_free_scores`), and the test labels' prior (an oracle: it reads the labels);
 * ``classifier_baseline``: a small classifier on the same cached features and training corpora;
 * ``majority``: the test corpus's most frequent class (it reads the test labels: a reference
   line, not a method);
@@ -20,7 +25,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -106,6 +111,16 @@ def check_predictions(
             )
 
 
+class SELMPrediction(NamedTuple):
+    """What :func:`selm_predict` returns with ``return_scores=True``."""
+
+    texts: list[str]  # generated answers ("" when not generating)
+    mapped: list[str]  # their test classes (UNMAPPED when none)
+    scored: list[str]  # class scoring's argmax
+    log_likelihood: np.ndarray  # (N, C) float64: log p(answer of class c | clip), classes order
+    frame_mean: np.ndarray  # (D,) float64: the mean of every valid frame of the clips
+
+
 def _prompt_batches(
     frames: FrameSet, prompt_ids: list[int], eos: int, batch_size: int, device: torch.device
 ):
@@ -128,8 +143,13 @@ def selm_predict(
     eval_ood: dict[str, Any],
     device: torch.device,
     generate_answers: bool = True,
-) -> tuple[list[str], list[str], list[str]]:
-    """(generated texts, their mapped classes, class-scoring predictions) for one test corpus.
+    return_scores: bool = False,
+) -> tuple[list[str], list[str], list[str]] | SELMPrediction:
+    """(generated texts, their mapped classes, class-scoring predictions) for one test corpus;
+    with ``return_scores`` a :class:`SELMPrediction` that also holds the (N, C) class
+    log-likelihoods (float64; N x C floats is the only corpus-sized array) and the mean frame
+    of the clips (the ``mean_frame`` content-free input, accumulated on the device as the
+    batches pass, so the corpus is read once).
 
     ``generate_answers=False`` skips generation (empty texts) when only class scoring is needed.
     Batches are read lazily from the feature stores; bf16 autocast on CUDA; class scoring in
@@ -138,11 +158,10 @@ def selm_predict(
     spec = selm["views"]["categorical"]
     prompt = tokenizer.encode(spec["prompt"])
     eos = tokenizer.eos_token_id
-    candidates = [
-        tokenizer.encode(answer_text(spec["answer"].format(emotion=c))) + [eos] for c in classes
-    ]
-    texts, scored = [], []
-    for _, batch in _prompt_batches(feats, prompt, eos, eval_ood["batch_size"], device):
+    candidates = class_candidates(tokenizer, selm, classes)
+    texts, scored, matrix = [], [], np.zeros((len(feats), len(classes)), np.float64)
+    frame_sum, frame_count = None, 0
+    for index, batch in _prompt_batches(feats, prompt, eos, eval_ood["batch_size"], device):
         args = (batch["features"], batch["feature_mask"], batch["prompt_ids"], batch["prompt_mask"])
         with autocast(device):
             if generate_answers:
@@ -160,7 +179,121 @@ def selm_predict(
                 model, *args, candidates, rows_per_chunk=eval_ood["score_chunk"]
             )  # (B, C)
         scored += [classes[i] for i in scores.argmax(dim=1).tolist()]
-    return texts, [map_answer(t, to_class) for t in texts], scored
+        if return_scores:
+            matrix[index] = scores.double().cpu().numpy()
+            mask = batch["feature_mask"].float()
+            part = torch.einsum("btd,bt->d", batch["features"].float(), mask).double().cpu()
+            frame_sum = part if frame_sum is None else frame_sum + part
+            frame_count += int(mask.sum())
+    mapped = [map_answer(t, to_class) for t in texts]
+    if not return_scores:
+        return texts, mapped, scored
+    if frame_count == 0:
+        raise EvalError("the clips have no frames: check the feature stores (dvc repro features)")
+    return SELMPrediction(texts, mapped, scored, matrix, (frame_sum / frame_count).numpy())
+
+
+def class_candidates(tokenizer: Any, selm: dict[str, Any], classes: list[str]) -> list[list[int]]:
+    """Each class's categorical answer as trained (``selm.views.categorical.answer``) + eos."""
+    spec = selm["views"]["categorical"]
+    return [
+        tokenizer.encode(answer_text(spec["answer"].format(emotion=c))) + [tokenizer.eos_token_id]
+        for c in classes
+    ]
+
+
+CONTENT_FREE = ("mean_frame", "zeros")
+CONTENT_FREE_FRAMES = 50  # frames of the constant content-free clip (1 s at 50 Hz)
+
+
+def content_free_frame(mode: str, prediction: SELMPrediction) -> np.ndarray:
+    """The frame the content-free clip repeats (``eval_ood.content_free``): ``mean_frame``, the
+    mean encoder frame of the scored clips (no labels: every clip's content averaged away, the
+    corpus's channel kept), or ``zeros``, an all-zero feature frame. (An all-silent clip through
+    the frozen encoder would need the encoder at evaluation time; the stage reads only the
+    cached frames.)"""
+    if mode == "mean_frame":
+        return np.asarray(prediction.frame_mean, dtype=np.float64)
+    if mode == "zeros":
+        return np.zeros_like(prediction.frame_mean, dtype=np.float64)
+    raise EvalError(
+        f"params.yaml 'eval_ood.content_free' is '{mode}'; choose one of {CONTENT_FREE}"
+    )
+
+
+@torch.no_grad()
+def content_free_scores(
+    model: Any,
+    tokenizer: Any,
+    frame: np.ndarray,
+    classes: list[str],
+    selm: dict[str, Any],
+    eval_ood: dict[str, Any],
+    device: torch.device,
+) -> np.ndarray:
+    """(C,) float64 class log-likelihoods of a content-free clip: :data:`CONTENT_FREE_FRAMES`
+    copies of ``frame`` (D,) through SELM's projection and mappers with the categorical prompt,
+    scored like every clip (:func:`selm_lib.selm.decode.score_classes`). A constant clip pools to
+    the same prefix whatever its length."""
+    spec = selm["views"]["categorical"]
+    eos = tokenizer.eos_token_id
+    clip = np.repeat(np.asarray(frame, np.float32)[None, :], CONTENT_FREE_FRAMES, axis=0)
+    prompt = tokenizer.encode(spec["prompt"])
+    data = Encoded([clip], [prompt], [[eos]], np.ones(1, np.float32), [""], [""])
+    (_, batch), *_ = list(prefetch(data, [np.arange(1)], eos, device))
+    args = (batch["features"], batch["feature_mask"], batch["prompt_ids"], batch["prompt_mask"])
+    with autocast(device):
+        scores = score_classes(
+            model,
+            *args,
+            class_candidates(tokenizer, selm, classes),
+            rows_per_chunk=eval_ood["score_chunk"],
+        )
+    return scores[0].double().cpu().numpy()
+
+
+def answer_weights(common: dict[str, Any]) -> pd.Series:
+    """Summed loss weight per categorical answer text over SELM's train-split triplets, read
+    from ``common.output_root/selm/triplets.csv`` (which train_selm writes; a few columns of
+    one row per triplet)."""
+    path = resolve_path(common["output_root"]) / "selm" / "triplets.csv"
+    if not path.is_file():
+        raise EvalError(f"{path} is missing: run dvc repro train_selm")
+    table = pd.read_csv(
+        path,
+        usecols=["view", "split", "answer", "weight"],
+        dtype={"view": str, "split": str, "answer": str},
+        keep_default_na=False,
+    )
+    table = table[(table["view"] == "categorical") & (table["split"] == "train")]
+    return table.groupby("answer")["weight"].sum().sort_index()
+
+
+def training_answer_prior(
+    weights: pd.Series, selm: dict[str, Any], classes: list[str], corpus: str
+) -> np.ndarray:
+    """The prior SELM's training gave each class's categorical answer, over ``classes``: the
+    summed loss weights (:func:`answer_weights`) of the train-split triplets whose answer is the
+    class's answer text (``selm.views.categorical.answer``), normalised over the classes. With
+    ``selm.balance_answers`` the weights make it uniform over the trained answers, else it is
+    their natural frequency."""
+    template = selm["views"]["categorical"]["answer"]
+    mass = np.array([float(weights.get(template.format(emotion=c), 0.0)) for c in classes])
+    missing = [c for c, m in zip(classes, mass, strict=True) if m <= 0]
+    if missing:
+        raise EvalError(
+            f"'{corpus}': class(es) {missing} never occur as a categorical answer of SELM's "
+            "train split (selm/triplets.csv), so there is no training prior to remove; merge or "
+            f"drop them in params.yaml 'curate.class_sets.{corpus}' or add a training corpus "
+            "that has them ('selm.train_corpora')"
+        )
+    return mass / mass.sum()
+
+
+def trained_answers(weights: pd.Series, selm: dict[str, Any], emotions: list[str]) -> list[str]:
+    """The ``emotions`` whose categorical answer occurs in SELM's train split."""
+    template = selm["views"]["categorical"]["answer"]
+    return [e for e in emotions if float(weights.get(template.format(emotion=e), 0.0)) > 0]
 
 
 def load_baseline(common: dict[str, Any]) -> tuple[PooledClassifier, list[str]]:
@@ -184,7 +317,8 @@ def load_baseline(common: dict[str, Any]) -> tuple[PooledClassifier, list[str]]:
 
 
 def relative_gains(result: dict[str, dict[str, Any]], corpora: list[str]) -> dict[str, Any]:
-    """SELM's relative accuracy gain over the best baseline per corpus (the paper's headline)."""
+    """SELM's relative accuracy gain over the best baseline per corpus (the paper's headline),
+    for each SELM method in ``result``."""
     gains: dict[str, Any] = {}
     for corpus in corpora:
         best = max(BASELINES, key=lambda b: result[b][corpus]["accuracy"])
@@ -198,6 +332,7 @@ def relative_gains(result: dict[str, dict[str, Any]], corpora: list[str]) -> dic
                     6,
                 )
                 for m in SELM_METHODS
+                if m in result
             },
         }
     return gains

@@ -189,3 +189,80 @@ def training_curves(history: pd.DataFrame, metrics: dict) -> plt.Figure:
     axes[1].legend()
     fig.tight_layout()
     return fig
+
+
+def reliability_diagrams(
+    calibration: dict,
+    corpora: list[str],
+    methods: list[str],
+    scaled: bool = False,
+    title: str = "",
+) -> plt.Figure:
+    """Reliability diagrams, one panel per corpus: accuracy of the top label against the mean
+    top probability in each non-empty confidence bin, one line per method, the diagonal for
+    perfect calibration. ``calibration`` is one scope of ``ood.json``'s ``calibration``
+    (``ood`` or ``in_domain``): corpus -> method -> ``raw`` / ``scaled`` records."""
+    key = "scaled" if scaled else "raw"
+    fig, axes = plt.subplots(1, len(corpora), figsize=(4 * len(corpora), 3.6), squeeze=False)
+    for ax, corpus in zip(axes[0], corpora, strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
+        for method in methods:
+            entry = calibration[corpus][method].get(key)
+            if entry is None:
+                continue
+            table = entry["reliability"]
+            points = [
+                (c, a)
+                for c, a, n in zip(
+                    table["confidence"], table["accuracy"], table["count"], strict=True
+                )
+                if n
+            ]
+            ax.plot(
+                [c for c, _ in points],
+                [a for _, a in points],
+                marker="o",
+                ms=3,
+                label=f"{method} (ECE {entry['ece']:.3f})",
+            )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(corpus)
+        ax.set_xlabel("mean top probability")
+        ax.set_ylabel("accuracy")
+        ax.legend(fontsize=6)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def forest_plot(rows: pd.DataFrame, xlabel: str = "accuracy difference") -> plt.Figure:
+    """Paired differences with their 95 % intervals, one panel per corpus, one row per
+    comparison (columns corpus, comparison, difference, low, high), a line at 0."""
+    corpora = list(dict.fromkeys(rows["corpus"]))
+    comparisons = list(dict.fromkeys(rows["comparison"]))
+    fig, axes = plt.subplots(
+        1,
+        len(corpora),
+        figsize=(3 + 3.5 * len(corpora), 1.0 + 0.45 * len(comparisons)),
+        squeeze=False,
+        sharey=True,
+    )
+    for ax, corpus in zip(axes[0], corpora, strict=True):
+        part = rows[rows["corpus"] == corpus].set_index("comparison").reindex(comparisons)
+        y = np.arange(len(comparisons))[::-1]
+        d = part["difference"].to_numpy(float)
+        ax.errorbar(
+            d,
+            y,
+            xerr=[d - part["low"].to_numpy(float), part["high"].to_numpy(float) - d],
+            fmt="o",
+            capsize=3,
+        )
+        ax.axvline(0, color="grey", lw=1)
+        ax.set_yticks(y, comparisons)
+        ax.set_title(corpus)
+        ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig

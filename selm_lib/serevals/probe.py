@@ -12,6 +12,10 @@ Re-implemented from the protocol description (REFERENCE.md section 2), not from 
   Dirichlet prior toward the training prior (``estimated_map``), fitted on the scored items
   only and reporting its convergence;
 - OOD scores with the ``other`` class dropped.
+
+The label-shift functions themselves (:func:`class_prior`, :func:`adjust_logits`,
+:func:`fit_test_prior`, ...) live in :mod:`selm_lib.evaluation.prior`, shared with SELM's
+prior-matched class scoring, and are importable from here too.
 """
 
 from __future__ import annotations
@@ -26,12 +30,20 @@ from torch import nn
 from selm_lib.config.device import autocast
 from selm_lib.data.labels import SEREVALS_CLASSES
 from selm_lib.evaluation import metrics
+from selm_lib.evaluation.prior import (  # noqa: F401 (one implementation, re-exported here)
+    EPS,
+    EMResult,
+    adjust_logits,
+    class_prior,
+    estimate_test_prior,
+    fit_test_prior,
+    softmax,
+)
 from selm_lib.features.frames import Frames, as_frames, read_ahead
 from selm_lib.serevals.results import VARIANTS
 
 CLASSES: tuple[str, ...] = SEREVALS_CLASSES  # one definition, in selm_lib.data.labels
 OTHER_INDEX = CLASSES.index("other")
-EPS = 1e-12
 
 
 # ----------------------------------------------------------------------------- head
@@ -236,136 +248,6 @@ def predict_logits(
 
 
 # ----------------------------------------------------------------------------- priors
-
-
-def class_prior(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class frequencies (counts / total); classes never seen get 0."""
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.size == 0:
-        raise ValueError("no labels given")
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    if counts.size > n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes})")
-    return counts / counts.sum()
-
-
-def adjust_logits(
-    logits: np.ndarray,
-    train_prior: np.ndarray,
-    test_prior: np.ndarray | None = None,
-    *,
-    mask_absent: bool = True,
-    other_index: int | None = None,
-    eps: float = EPS,
-) -> np.ndarray:
-    """Logit adjustment for label shift.
-
-    ``test_prior=None``: ``z - log(pi_train + eps)`` (train prior removed only, i.e. a uniform
-    target prior). Otherwise ``z - log(pi_train + eps) + log(pi_test + eps)``.
-    ``mask_absent=True`` sets classes with zero train prior to ``-inf`` (the paper's formula gives
-    them ``-log(eps) ~ +27.6`` and with it the MESD collapse; ``mask_absent=False`` reproduces it).
-    ``other_index`` is masked to ``-inf`` too.
-    """
-    z = np.asarray(logits, dtype=np.float64)
-    train_prior = np.asarray(train_prior, dtype=np.float64)
-    if z.ndim != 2 or z.shape[1] != train_prior.shape[0]:
-        raise ValueError(f"logits {z.shape} do not match a prior of {train_prior.shape[0]} classes")
-    out = z - np.log(train_prior + eps)
-    if test_prior is not None:
-        test_prior = np.asarray(test_prior, dtype=np.float64)
-        if test_prior.shape != train_prior.shape:
-            raise ValueError("train and test priors differ in length")
-        out = out + np.log(test_prior + eps)
-    if mask_absent:
-        out[:, train_prior <= 0] = -np.inf
-    if other_index is not None:
-        out[:, other_index] = -np.inf
-    return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - np.max(z, axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-@dataclass(frozen=True)
-class EMResult:
-    """An EM fit of the test prior: the estimate, whether the updates fell below ``tol`` within
-    ``max_iter`` iterations, how many iterations ran and how many items it was fitted on."""
-
-    prior: np.ndarray
-    converged: bool
-    iterations: int
-    n_fit: int
-
-    def record(self) -> dict[str, object]:
-        """The JSON-ready part (for a backbone item's meta ``em`` entries)."""
-        return {
-            "converged": bool(self.converged),
-            "iterations": int(self.iterations),
-            "n_fit": int(self.n_fit),
-        }
-
-
-def fit_test_prior(
-    probs: np.ndarray,
-    train_prior: np.ndarray,
-    *,
-    strength: float = 0.0,
-    max_iter: int = 100,
-    tol: float = 1e-6,
-) -> EMResult:
-    """EM estimate of the test prior from posteriors of a model trained under ``train_prior``
-    (Saerens, Latinne & Decaestecker 2002). Classes with train prior 0 stay at 0.
-
-    ``strength > 0`` makes it MAP-EM under a Dirichlet prior centred on the training prior,
-    ``alpha_k - 1 = strength * N * pi_train_k`` (``N`` the number of items fitted): each M-step
-    becomes ``pi_k = (mean_i w_ik + strength * pi_train_k) / (1 + strength)``, so ``strength``
-    is the weight of the training prior in units of the test set's size (1: as much as the
-    test set; the estimate never falls below ``pi_train_k * strength / (1 + strength)``, which
-    bounds a collapse onto one class). ``strength = 0`` is plain (maximum-likelihood) EM.
-
-    Returns the estimate, whether it converged (largest change below ``tol``) within
-    ``max_iter`` iterations, and the iteration count.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    train_prior = np.asarray(train_prior, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] != train_prior.shape[0] or probs.shape[0] == 0:
-        raise ValueError(f"probs {probs.shape} do not match {train_prior.shape[0]} classes")
-    if strength < 0:
-        raise ValueError(f"the Dirichlet strength must be >= 0, got {strength}")
-    present = train_prior > 0
-    base = np.where(present, probs, 0.0)
-    base = base / np.clip(base.sum(axis=1, keepdims=True), 1e-300, None)
-    prior = np.where(present, train_prior, 0.0)
-    prior = prior / prior.sum()
-    ratio_denominator = np.where(present, prior, 1.0)
-    estimate = prior.copy()
-    converged, iterations = False, 0
-    for iterations in range(1, int(max_iter) + 1):  # noqa: B007 (the count is returned)
-        weighted = base * (estimate / ratio_denominator)
-        weighted /= np.clip(weighted.sum(axis=1, keepdims=True), 1e-300, None)
-        new = (weighted.mean(axis=0) + strength * prior) / (1.0 + strength)
-        new[~present] = 0.0
-        converged = bool(np.max(np.abs(new - estimate)) < tol)
-        estimate = new
-        if converged:
-            break
-    return EMResult(estimate / estimate.sum(), converged, iterations, probs.shape[0])
-
-
-def estimate_test_prior(
-    probs: np.ndarray,
-    train_prior: np.ndarray,
-    *,
-    strength: float = 0.0,
-    max_iter: int = 100,
-    tol: float = 1e-6,
-) -> np.ndarray:
-    """The prior of :func:`fit_test_prior` alone (plain EM at ``strength = 0``)."""
-    return fit_test_prior(probs, train_prior, strength=strength, max_iter=max_iter, tol=tol).prior
 
 
 def adjusted_predictions(

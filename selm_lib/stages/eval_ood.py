@@ -6,6 +6,14 @@ Trains the classification baseline on the SELM training corpora's cached feature
 method of :mod:`selm_lib.evaluation.ood` on every ``eval_ood.test_corpora`` corpus, and writes
 ``common.output_root/eval_ood/`` (predictions, baseline), ``reports/metrics/ood.json`` and
 ``reports/plots/ood_accuracy.csv``. The report ``03_eval_ood.py`` reads them.
+
+Besides the methods' scores, ``ood.json`` holds: the paired comparisons (``paired``: every SELM
+method against the baselines, every prior matching against plain ``selm_score``), the prior
+matching's priors and EM convergence per corpus (``prior_matching``), how the headline variant
+was chosen (``headline_selection``: fixed, or by unweighted accuracy on the training corpora's
+validation split), and ``calibration`` (ECE, NLL, Brier, reliability tables, temperatures).
+The training corpora's test split gives the in-domain scores, their validation split the
+headline choice and the temperatures; no choice reads a test set.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import argparse
 import json
 import sys
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +46,34 @@ from selm_lib.evaluation.baseline import (
     BaselineConfig,
     baseline_balanced,
     pool_frames,
+    restricted_logits,
     restricted_predictions,
     train_classifier,
 )
+from selm_lib.evaluation.calibration import calibration_record, fit_temperature, label_indices
 from selm_lib.evaluation.ood import (
+    answer_weights,
     check_predictions,
     check_vocabulary,
+    content_free_frame,
+    content_free_scores,
     evaluation_rows,
     map_answer,
     relative_gains,
     selm_predict,
+    trained_answers,
+    training_answer_prior,
 )
 from selm_lib.evaluation.paired import compare
+from selm_lib.evaluation.prior import match_priors
 from selm_lib.evaluation.results import (
+    CALIBRATED,
+    HEADLINE_CANDIDATES,
     METHODS,
+    ORACLES,
     PAIRED_BASELINES,
     PREDICTION_COLUMNS,
+    SCORE_VARIANTS,
     SELM_METHODS,
     UNMAPPED,
     EvalError,
@@ -66,6 +87,114 @@ from selm_lib.selm.triplets import NON_ANSWERS
 TRAIN_SPLITS = ("train", "validation")
 
 
+@dataclass
+class Scored:
+    """One corpus (or one split of a training corpus) scored: the class set, the truth, the
+    (N, C) class scores of every calibrated method (SELM's class log-likelihoods, their
+    prior-matched versions, the baseline's restricted log-probabilities), every method's
+    predictions, and the prior matching's record."""
+
+    classes: list[str]
+    truth: np.ndarray
+    speakers: np.ndarray
+    scores: dict[str, np.ndarray]
+    predictions: dict[str, np.ndarray]
+    prior_matching: dict[str, Any]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return label_indices(self.truth, self.classes)
+
+
+def score_selm_and_baseline(
+    model,
+    tokenizer,
+    baseline,
+    baseline_classes,
+    frames,
+    rows,
+    truth,
+    classes,
+    to_class,
+    weights,
+    corpus,
+    selm,
+    eval_ood,
+    device,
+    *,
+    generate_answers: bool,
+) -> tuple[Scored, list[str]]:
+    """SELM (class scoring, its prior-matched variants, generation when asked) and the baseline
+    on one set of clips; also returns the generated texts."""
+    prediction = selm_predict(
+        model,
+        tokenizer,
+        frames,
+        classes,
+        to_class,
+        selm,
+        eval_ood,
+        device,
+        generate_answers=generate_answers,
+        return_scores=True,
+    )
+    content_free = content_free_scores(
+        model,
+        tokenizer,
+        content_free_frame(eval_ood["content_free"], prediction),
+        classes,
+        selm,
+        eval_ood,
+        device,
+    )
+    labels = label_indices(truth, classes)
+    matched = match_priors(
+        prediction.log_likelihood,
+        training_answer_prior(weights, selm, classes, corpus),
+        content_free,
+        labels=labels,
+        strength=float(eval_ood["em_prior_strength"]),
+    )
+    pooled = pool_frames(frames)
+    train_to_test = {e: map_answer(e, to_class) for e in baseline_classes}
+    train_to_test = {e: c for e, c in train_to_test.items() if c != UNMAPPED}
+    scores = {
+        "selm_score": prediction.log_likelihood,
+        **{f"selm_score_{v}": m for v, m in matched.scores.items()},
+        "classifier_baseline": restricted_logits(
+            baseline, pooled, baseline_classes, train_to_test, classes
+        ),
+    }
+    names = np.asarray(classes, dtype=object)
+    predictions = {
+        "selm_generate": np.asarray(prediction.mapped, dtype=object),
+        "selm_score": np.asarray(prediction.scored, dtype=object),
+        **{v: names[np.argmax(scores[v], axis=1)] for v in SCORE_VARIANTS},
+        "classifier_baseline": restricted_predictions(
+            baseline, pooled, baseline_classes, train_to_test, classes
+        ),
+    }
+    if not generate_answers:
+        del predictions["selm_generate"]
+    record = {**matched.record(), "content_free_input": eval_ood["content_free"]}
+    scored = Scored(classes, truth, rows["speaker"].to_numpy(), scores, predictions, record)
+    return scored, prediction.texts
+
+
+def check_settings(eval_ood: dict[str, Any]) -> None:
+    """Ranges the params schema does not check."""
+    if eval_ood["em_prior_strength"] < 0:
+        raise EvalError(
+            f"params.yaml 'eval_ood.em_prior_strength' is {eval_ood['em_prior_strength']}; it "
+            "must be >= 0 (0 = plain EM)"
+        )
+    if eval_ood["calibration_bins"] < 1:
+        raise EvalError(
+            f"params.yaml 'eval_ood.calibration_bins' is {eval_ood['calibration_bins']}; it "
+            "must be >= 1 (15 is the usual ECE)"
+        )
+
+
 def run_eval_ood(
     common: dict[str, Any],
     features: dict[str, Any],
@@ -74,6 +203,7 @@ def run_eval_ood(
     eval_ood: dict[str, Any],
 ) -> OODResult:
     """Score every method on every test corpus; writes predictions and ``ood.json``."""
+    check_settings(eval_ood)
     manifests, splits = read_curated(common)
     device = resolve_device(common["device"])
     model, tokenizer = load_trained(common, device)
@@ -81,12 +211,13 @@ def run_eval_ood(
     trained = json.loads(
         (resolve_path(common["output_root"]) / "selm" / "candidates.json").read_text()
     )["categorical"]
+    weights = answer_weights(common)
     baseline, baseline_classes, _ = train_baseline(
         common, features, selm, manifests, splits, eval_ood, device=device
     )
 
     rows_out, result_metrics, paired = [], {m: {} for m in METHODS}, {}
-    classes_by_corpus, excluded, unmapped = {}, {}, {}
+    classes_by_corpus, excluded, unmapped, scored_ood = {}, {}, {}, {}
     for corpus in eval_ood["test_corpora"]:
         if corpus not in manifests:
             raise EvalError(
@@ -102,27 +233,38 @@ def run_eval_ood(
         rows, excluded[corpus] = evaluation_rows(manifests[corpus], corpus)
         classes_by_corpus[corpus] = classes
         frames = open_frames(common, features, selm["backbone"], rows)
-
-        texts, generated, scored = selm_predict(
-            model, tokenizer, frames, classes, to_class, selm, eval_ood, device
-        )
-        unmapped[corpus] = float(np.mean([p == UNMAPPED for p in generated]))
-        train_to_test = {e: map_answer(e, to_class) for e in baseline_classes}
-        train_to_test = {e: c for e, c in train_to_test.items() if c != UNMAPPED}
-        classified = restricted_predictions(
-            baseline, pool_frames(frames), baseline_classes, train_to_test, classes
-        )
         truth = rows["eval_class"].to_numpy()
+        scored, texts = score_selm_and_baseline(
+            model,
+            tokenizer,
+            baseline,
+            baseline_classes,
+            frames,
+            rows,
+            truth,
+            classes,
+            to_class,
+            weights,
+            corpus,
+            selm,
+            eval_ood,
+            device,
+            generate_answers=True,
+        )
+        scored_ood[corpus] = scored
+        unmapped[corpus] = float(
+            np.mean([p == UNMAPPED for p in scored.predictions["selm_generate"]])
+        )
         majority = pd.Series(truth).value_counts().sort_index().idxmax()
         rng = np.random.default_rng([common["seed"], zlib.crc32(corpus.encode())])
         predictions = {
-            "selm_generate": np.asarray(generated, dtype=object),
-            "selm_score": np.asarray(scored, dtype=object),
-            "classifier_baseline": classified,
+            **scored.predictions,
             "majority": np.full(len(rows), majority, dtype=object),
             "chance": np.asarray(classes, dtype=object)[rng.integers(len(classes), size=len(rows))],
         }
-        speakers = rows["speaker"].to_numpy()
+        speakers = scored.speakers
+        pairs = [(a, b) for a in SELM_METHODS for b in PAIRED_BASELINES]
+        pairs += [(v, "selm_score") for v in SCORE_VARIANTS]
         paired[corpus] = {
             f"{a}_vs_{b}": compare(
                 truth,
@@ -133,15 +275,15 @@ def run_eval_ood(
                 n_boot=eval_ood["bootstrap"],
                 seed=common["seed"],
             )
-            for a in SELM_METHODS
-            for b in PAIRED_BASELINES
+            for a, b in pairs
         }
-        for method, predicted in predictions.items():
+        for method in METHODS:
+            predicted = predictions[method]
             summary = M.summary(truth, predicted, classes)
             interval = M.bootstrap_ci(
                 truth,
                 predicted,
-                rows["speaker"].to_numpy(),
+                speakers,
                 classes,
                 n_boot=eval_ood["bootstrap"],
                 seed=common["seed"],
@@ -171,24 +313,22 @@ def run_eval_ood(
         rows, _ = evaluation_rows(manifests[corpus], corpus)
         check_predictions(predictions, rows, corpus)
     gains = relative_gains(result_metrics, list(classes_by_corpus))
-    in_domain = in_domain_scores(
-        model,
-        tokenizer,
-        baseline,
-        baseline_classes,
-        common,
-        features,
-        selm,
-        manifests,
-        splits,
-        eval_ood,
-        device,
+    split_args = (model, tokenizer, baseline, baseline_classes, common, features, selm)
+    split_args += (manifests, splits, eval_ood, device)
+    in_domain_data = split_scores(*split_args, split="test", weights=weights)
+    needs_validation = eval_ood["headline"] == "validation" or eval_ood["temperature_scaling"]
+    validation_data = (
+        split_scores(*split_args, split="validation", weights=weights) if needs_validation else {}
     )
+    headline, selection = choose_headline(eval_ood["headline"], validation_data)
     metrics = {
         **result_metrics,
-        "in_domain": in_domain,
-        "headline": eval_ood["headline"],
+        "in_domain": in_domain_metrics(in_domain_data),
+        "headline": headline,
+        "headline_selection": selection,
         "paired": paired,
+        "prior_matching": {c: s.prior_matching for c, s in scored_ood.items()},
+        "calibration": calibration_section(scored_ood, in_domain_data, validation_data, eval_ood),
         "relative_gain_over_best_baseline": gains,
         "unmapped_rate": {c: round(v, 6) for c, v in unmapped.items()},
         "excluded": excluded,
@@ -209,6 +349,78 @@ def run_eval_ood(
     return OODResult(predictions, metrics, classes_by_corpus, excluded, unmapped)
 
 
+def split_scores(
+    model,
+    tokenizer,
+    baseline,
+    baseline_classes,
+    common,
+    features,
+    selm,
+    manifests,
+    splits,
+    eval_ood,
+    device,
+    *,
+    split: str,
+    weights: pd.Series | None = None,
+) -> dict[str, Scored]:
+    """SELM class scoring (and its prior matchings) and the baseline on one split of each
+    training corpus (``test``: the in-domain scores; ``validation``: what the headline choice
+    and the temperatures are fitted on), over the emotions of the corpus that are SELM training
+    answers and baseline classes. Corpora without categorical labels (CMU-MOSEI) are left
+    out."""
+    weights = answer_weights(common) if weights is None else weights
+    out: dict[str, Scored] = {}
+    for corpus in selm["train_corpora"]:
+        rows = usable(manifests[corpus]).merge(
+            splits[corpus][["utterance_id", "split"]], on="utterance_id"
+        )
+        allowed = trained_answers(weights, selm, list(baseline_classes))
+        rows = rows[(rows["split"] == split) & rows["emotion"].isin(allowed)]
+        rows = rows.reset_index(drop=True)
+        if rows.empty:
+            continue
+        classes = sorted(set(rows["emotion"]))
+        frames = open_frames(common, features, selm["backbone"], rows)
+        out[corpus], _ = score_selm_and_baseline(
+            model,
+            tokenizer,
+            baseline,
+            baseline_classes,
+            frames,
+            rows,
+            rows["emotion"].to_numpy(),
+            classes,
+            {c: c for c in classes},
+            weights,
+            corpus,
+            selm,
+            eval_ood,
+            device,
+            generate_answers=False,
+        )
+    return out
+
+
+def in_domain_metrics(data: dict[str, Scored]) -> dict[str, Any]:
+    """Accuracy, UA, macro-F1 and n of every scored method per training corpus."""
+    return {
+        corpus: {
+            "classes": scored.classes,
+            **{
+                method: {
+                    k: (int(v) if k == "n" else round(float(v), 6))
+                    for k, v in M.summary(scored.truth, pred, scored.classes).items()
+                    if k in ("accuracy", "unweighted_accuracy", "macro_f1", "n")
+                }
+                for method, pred in scored.predictions.items()
+            },
+        }
+        for corpus, scored in data.items()
+    }
+
+
 def in_domain_scores(
     model,
     tokenizer,
@@ -222,51 +434,115 @@ def in_domain_scores(
     eval_ood,
     device,
 ) -> dict[str, Any]:
-    """SELM class scoring and the baseline on the training corpora's own test speakers (the
-    split nothing trains or stops on), over the trained emotions each corpus has: the in-domain
-    scores beside the OOD ones. Corpora without categorical labels (CMU-MOSEI) are left out."""
-    out: dict[str, Any] = {}
-    for corpus in selm["train_corpora"]:
-        rows = usable(manifests[corpus]).merge(
-            splits[corpus][["utterance_id", "split"]], on="utterance_id"
-        )
-        rows = rows[(rows["split"] == "test") & rows["emotion"].isin(baseline_classes)]
-        rows = rows.reset_index(drop=True)
-        if rows.empty:
-            continue
-        classes = sorted(set(rows["emotion"]))
-        identity = {c: c for c in classes}
-        frames = open_frames(common, features, selm["backbone"], rows)
-        _, _, scored = selm_predict(
+    """SELM class scoring (plain and prior-matched) and the baseline on the training corpora's
+    own test speakers (the split nothing trains or stops on), over the trained emotions each
+    corpus has: the in-domain scores beside the OOD ones (:func:`split_scores`)."""
+    return in_domain_metrics(
+        split_scores(
             model,
             tokenizer,
-            frames,
-            classes,
-            identity,
+            baseline,
+            baseline_classes,
+            common,
+            features,
             selm,
+            manifests,
+            splits,
             eval_ood,
             device,
-            generate_answers=False,
+            split="test",
         )
-        predicted = {
-            "selm_score": np.asarray(scored, dtype=object),
-            "classifier_baseline": restricted_predictions(
-                baseline, pool_frames(frames), baseline_classes, identity, classes
-            ),
+    )
+
+
+def choose_headline(rule: str, validation: dict[str, Scored]) -> tuple[str, dict[str, Any]]:
+    """The headline SELM variant: ``eval_ood.headline`` itself when it names one, or with
+    ``validation`` the :data:`HEADLINE_CANDIDATES` variant with the best unweighted accuracy
+    averaged over the training corpora's validation splits (ties: the first listed). Only
+    validation data is read; the oracle is never a headline."""
+    if rule in ORACLES:
+        raise EvalError(
+            f"params.yaml 'eval_ood.headline' is '{rule}', an oracle (it reads the test labels): "
+            f"name one of {('selm_generate', *HEADLINE_CANDIDATES)} or 'validation'"
+        )
+    if rule != "validation":
+        return rule, {"rule": "fixed", "chosen": rule}
+    if not validation:
+        raise EvalError(
+            "params.yaml 'eval_ood.headline: validation' needs the validation split of a "
+            "training corpus with categorical labels ('selm.train_corpora'); none has one: name "
+            "the headline variant instead"
+        )
+    per_method = {}
+    for method in HEADLINE_CANDIDATES:
+        values = {
+            corpus: round(
+                float(
+                    M.summary(scored.truth, scored.predictions[method], scored.classes)[
+                        "unweighted_accuracy"
+                    ]
+                ),
+                6,
+            )
+            for corpus, scored in validation.items()
         }
-        truth = rows["emotion"].to_numpy()
-        out[corpus] = {
-            "classes": classes,
-            **{
-                method: {
-                    k: (int(v) if k == "n" else round(float(v), 6))
-                    for k, v in M.summary(truth, pred, classes).items()
-                    if k in ("accuracy", "unweighted_accuracy", "macro_f1", "n")
-                }
-                for method, pred in predicted.items()
-            },
-        }
-    return out
+        per_method[method] = {**values, "mean": round(float(np.mean(list(values.values()))), 6)}
+    chosen = max(HEADLINE_CANDIDATES, key=lambda m: per_method[m]["mean"])  # first on a tie
+    return chosen, {
+        "rule": "validation",
+        "chosen": chosen,
+        "candidates": list(HEADLINE_CANDIDATES),
+        "corpora": list(validation),
+        "metric": "unweighted_accuracy",
+        "validation_unweighted_accuracy": per_method,
+    }
+
+
+def calibration_section(
+    ood: dict[str, Scored],
+    in_domain: dict[str, Scored],
+    validation: dict[str, Scored],
+    eval_ood: dict[str, Any],
+) -> dict[str, Any]:
+    """ECE, NLL, Brier and reliability tables of every calibrated method's softmax, per corpus,
+    OOD and in domain; with ``eval_ood.temperature_scaling`` also after dividing each method's
+    scores by its temperature fitted on the training corpora's validation splits (pooled)."""
+    bins = int(eval_ood["calibration_bins"])
+    temperatures = {}
+    if eval_ood["temperature_scaling"]:
+        if not validation:
+            raise EvalError(
+                "params.yaml 'eval_ood.temperature_scaling: true' needs the validation split "
+                "of a training corpus with categorical labels ('selm.train_corpora'); none has "
+                "one: set it to false"
+            )
+        for method in CALIBRATED:
+            temperatures[method] = fit_temperature(
+                [s.scores[method] for s in validation.values()],
+                [s.labels for s in validation.values()],
+            )
+
+    def records(data: dict[str, Scored]) -> dict[str, Any]:
+        out = {}
+        for corpus, scored in data.items():
+            labels = scored.labels
+            out[corpus] = {}
+            for method in CALIBRATED:
+                z = scored.scores[method]
+                entry = {"raw": calibration_record(z, labels, bins=bins)}
+                if method in temperatures:
+                    t = temperatures[method].temperature
+                    entry["scaled"] = calibration_record(z, labels, temperature=t, bins=bins)
+                out[corpus][method] = entry
+        return out
+
+    return {
+        "bins": bins,
+        "temperature_scaling": bool(eval_ood["temperature_scaling"]),
+        "temperatures": {m: t.record() for m, t in temperatures.items()},
+        "ood": records(ood),
+        "in_domain": records(in_domain),
+    }
 
 
 def train_baseline(common, features, selm, manifests, splits, eval_ood, device=None):
