@@ -48,6 +48,16 @@
 # `published` also over classes predicted but absent from the truth (the published tables'
 # torchmetrics convention). Every table below names the convention it uses.
 #
+# A (backbone, test corpus) cell whose backbone's checkpoint was trained on the test corpus (the
+# contamination ledger, a data table of the package named below, joined with each backbone's
+# `features.backbones.<name>.source`) is not out-of-domain: it is flagged in every table below
+# and, with `serevals.exclude_contaminated` (the default), left out of the OOD averages.
+#
+# Claims that one backbone beats another, or that an adjustment beats none, rest on paired
+# comparisons per cell: a bootstrap over speakers of the *difference* (the same resamples for
+# both systems) with its 95 % interval and p-value, and McNemar's test on the same items
+# (`serevals.paired`).
+#
 # The `serevals_probe` stages (one per backbone) train and score the probes; the `serevals` stage
 # builds the matrices and `reports/metrics/serevals.json`; this report reads them.
 
@@ -88,6 +98,9 @@ banner = synthetic_banner(
 if banner:
     display(banner)
 display(Markdown(sr.setup_text(serevals, backbones, results)))
+contaminated = sr.contaminated_map(summary)
+exclude = summary.get("contamination", {}).get("exclude_contaminated", True)
+display(Markdown(sr.contamination_text(summary, results)))
 
 # %% [markdown]
 # ## In-domain scores (the diagonal)
@@ -97,7 +110,7 @@ display(Markdown(sr.setup_text(serevals, backbones, results)))
 
 # %%
 convention = summary.get("metric_convention", serevals["metric_convention"])
-table, text = sr.in_domain_table(results, corpora, backbones, convention)
+table, text = sr.in_domain_table(results, corpora, backbones, convention, contaminated)
 display(table.round(3), Markdown(text))
 
 # %% [markdown]
@@ -105,7 +118,8 @@ display(table.round(3), Markdown(text))
 #
 # Mean over the OOD pairs of each backbone, per logit-adjustment variant, the share of pairs
 # whose unweighted accuracy is above chance and the share of cells collapsed onto one class.
-# `oracle` uses the test labels.
+# `oracle` uses the test labels. Contaminated cells are left out of these means when
+# `serevals.exclude_contaminated` (see the contamination note above).
 
 # %%
 ood_table = sr.ood_frame(summary, backbones)
@@ -174,11 +188,43 @@ elif not ood_table.empty:
 
 # %% [markdown]
 # ### Every OOD pair (mean over backbones, no adjustment)
+#
+# The `contaminated` column (when a cell is flagged) counts the backbones whose checkpoint saw
+# the test corpus; they are left out of the pair's mean when `serevals.exclude_contaminated`.
 
 # %%
 if not ood_table.empty:
     display(Markdown(f"Metric convention `{convention}`."))
-    display(sr.pair_table(results).round(3))
+    display(sr.pair_table(results, "none", contaminated, exclude).round(3))
+
+# %% [markdown]
+# ## Paired comparisons
+#
+# Per cell, each backbone against the reference backbone (in-domain and OOD), and each
+# logit-adjustment variant against `none` (OOD), from the paired bootstrap over speakers and
+# McNemar's test. The verdict counts run over the cells; `few_clusters` counts cells whose
+# interval is coarse (fewer clusters than the threshold below), `contaminated` the flagged
+# cells.
+
+# %%
+display(Markdown(sr.paired_text(summary)))
+versus = sr.verdict_table(summary, "backbones")
+if not versus.empty:
+    display(Markdown("Each backbone against the reference (a minus reference), verdict counts:"))
+    display(versus)
+    display(Markdown("In-domain differences from the reference per corpus (`*`: few clusters):"))
+    display(sr.in_domain_verdicts(summary))
+adjust = sr.verdict_table(summary, "adjustment")
+if not adjust.empty:
+    display(
+        Markdown("Each adjustment variant against `none` on the same OOD cell, verdict counts:")
+    )
+    display(adjust)
+    rows = sr.paired_rows(summary, "adjustment")
+    display(
+        Markdown("Mean paired difference per backbone and variant (the verdict metric):"),
+        rows.pivot_table(index="backbone", columns="a", values="difference").round(3),
+    )
 
 # %%
 publish_summary(sr.summary_sentence(summary, corpora, backbones, synthetic=banner is not None))

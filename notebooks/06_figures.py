@@ -31,7 +31,11 @@
 # be compared: their corpus names are mapped to the package's (`baum` -> `baum1`, `thorsten` ->
 # `thorsten_emotional`), a cluster with missing partners is named in a warning, and backbones
 # trained on the benchmark's corpora (`emotionwhisper`) are flagged and, with
-# `serevals_figures.exclude_contaminated` (the default), kept out of the averages. Every figure is
+# `serevals_figures.exclude_contaminated` (the default), kept out of the averages. The package's
+# own cells whose backbone's checkpoint saw the test corpus (the contamination ledger,
+# `selm_lib/data/tables/contamination.csv`, as the `serevals` stage recorded it in
+# `matrices.json`) are marked on the heatmaps, named in the legends and, with
+# `serevals.exclude_contaminated` (the default), left out of every OOD average. Every figure is
 # saved as PNG and SVG under `reports/figures/serevals/`.
 
 # %% tags=["parameters"]
@@ -94,25 +98,30 @@ oracle_note = " (an oracle: it reads the test labels)." if variant == "oracle" e
 display(Markdown(f"Metric: **{label}**; OOD cells use the **{variant}** adjustment{oracle_note}"))
 display(Markdown(sf.convention_note(about)))
 convention = about.get("metric_convention", "present")
+contaminated = {b: v for b, v in about.get("contaminated", {}).items() if v}
+exclude = about.get("exclude_contaminated", serevals["exclude_contaminated"])
+display(Markdown(sf.own_contamination_note(about)))
+averaged = sf.mask_contaminated(matrices, contaminated) if exclude else matrices
+labelled = sf.flagged_labels(averaged, contaminated, exclude)
 
 # %% [markdown]
 # ## Figure 2: mean OOD score per training corpus
 
 # %%
-fig2_table = sf.means_table(matrices, 0)
+fig2_table = sf.means_table(averaged, 0)
 if fig2_table.empty:
     display(Markdown("No corpus has an OOD partner, so Figures 2 and 3 are empty."))
 else:
-    show(sf.figure2(matrices, ylabel=label), "figure2")
+    show(sf.figure2(labelled, ylabel=label), "figure2")
     display(Markdown(sf.transfer_sentence(fig2_table, label)))
 
 # %% [markdown]
 # ## Figure 3: mean score per test corpus when not trained on it
 
 # %%
-fig3_table = sf.means_table(matrices, 1)
+fig3_table = sf.means_table(averaged, 1)
 if not fig3_table.empty:
-    show(sf.figure3(matrices, ylabel=label), "figure3")
+    show(sf.figure3(labelled, ylabel=label), "figure3")
     display(Markdown(sf.difficulty_sentence(fig3_table)))
 
 # %% [markdown]
@@ -122,16 +131,18 @@ if not fig3_table.empty:
 # diagonal (in-domain).
 
 # %%
-for name, fig in sf.heatmaps(matrices, label, variant):
+for name, fig in sf.heatmaps(matrices, label, variant, contaminated, exclude):
     show(fig, name)
-means = sf.diagonal_vs_off(sf.mean_matrix(matrices))
+means = sf.diagonal_vs_off(sf.mean_matrix(averaged))
 display(Markdown(sf.loss_sentence(means)))
 
 # %% [markdown]
 # ## Backbone ranking: in-domain vs OOD
 
 # %%
-ranking = sf.ranking_table(matrices)
+ranking = sf.ranking_table(averaged)
+if contaminated:
+    ranking["contaminated"] = [", ".join(contaminated.get(b, [])) for b in ranking.index]
 show(sf.ranking_figure(ranking, ylabel=label), "ranking")
 display(ranking.round(3))
 text, in_order, ood_order = sf.ranking_sentence(ranking)
@@ -145,7 +156,9 @@ display(Markdown(text))
 # toward the training prior).
 
 # %%
-effect, text = sf.adjustment_effect(matrix_dir, backbones, VARIANTS, metric, corpora)
+effect, text = sf.adjustment_effect(
+    matrix_dir, backbones, VARIANTS, metric, corpora, contaminated if exclude else None
+)
 show(sf.variant_figure(effect, ylabel=f"mean OOD {label}"), "logit_adjustment")
 display(effect.round(3), Markdown(f"{text} (metric convention `{convention}`)"))
 

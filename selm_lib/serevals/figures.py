@@ -10,8 +10,15 @@ NaN marks pairs that were not evaluated (corpora from different clusters).
 Published mode (:func:`published_figures`) reads result tables in the SER-Evals repository's
 shape: their corpus names are mapped to the package's (:data:`PUBLISHED_NAMES`), a cluster whose
 members or pairs are missing from them is named in a warning, and backbones trained on the
-benchmark's own corpora (:data:`CONTAMINATED`) are flagged and, by default
+benchmark's own corpora (by the contamination ledger, :func:`contaminated_backbones`: the
+file stem is the checkpoint name) are flagged and, by default
 (``serevals_figures.exclude_contaminated``), kept out of the averages.
+
+The package's own matrices carry the cells the ledger flags (``matrices.json``'s ``about``:
+``contaminated``, backbone -> test corpora its checkpoint saw): :func:`mask_contaminated` takes
+them out of the OOD (off-diagonal) averages of Figures 2 and 3, the ranking and the adjustment
+effect when ``serevals.exclude_contaminated``; the heatmaps mark them and the legends name
+the backbones that have them.
 """
 
 from __future__ import annotations
@@ -25,15 +32,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 
+from selm_lib.data.contamination import LEDGER_PATH, entries_for
+
 AVERAGE = "average"
 # corpus names of the published SER-Evals tables -> the package's corpus names (registry names);
 # every other published name is already the package's
 PUBLISHED_NAMES: dict[str, str] = {"baum": "baum1", "thorsten": "thorsten_emotional"}
-# backbones of the published tables that were trained on the benchmark's corpora: their OOD cells
-# are not out-of-domain (REFERENCE section 6)
-CONTAMINATED: dict[str, str] = {
-    "emotionwhisper": "a Whisper fine-tuned for emotion on corpora of the benchmark",
-}
 PUBLISHED_CONVENTION = "published"  # the published tables' metric convention (torchmetrics)
 
 
@@ -130,9 +134,16 @@ def figure3(
 
 
 def heatmap(
-    matrix: pd.DataFrame, title: str = "", *, fmt: str = "{:.2f}", cmap: str = "viridis"
+    matrix: pd.DataFrame,
+    title: str = "",
+    *,
+    fmt: str = "{:.2f}",
+    cmap: str = "viridis",
+    flagged: Sequence[str] = (),
 ) -> plt.Figure:
-    """Annotated train x test heatmap (NaN cells blank) with the diagonal cells outlined."""
+    """Annotated train x test heatmap (NaN cells blank) with the diagonal cells outlined; the
+    columns of ``flagged`` (test corpora whose cells are contaminated) carry a ``(c)`` after the
+    value and a dashed outline."""
     values = matrix.astype(float)
     data = values.to_numpy()
     n_rows, n_cols = data.shape
@@ -142,7 +153,20 @@ def heatmap(
     for i in range(n_rows):
         for j in range(n_cols):
             if np.isfinite(data[i, j]):
-                ax.text(j, i, fmt.format(data[i, j]), ha="center", va="center", fontsize=7)
+                mark = " (c)" if values.columns[j] in set(flagged) else ""
+                ax.text(j, i, fmt.format(data[i, j]) + mark, ha="center", va="center", fontsize=7)
+                if mark:
+                    ax.add_patch(
+                        Rectangle(
+                            (j - 0.45, i - 0.45),
+                            0.9,
+                            0.9,
+                            fill=False,
+                            linestyle="--",
+                            edgecolor="white",
+                            linewidth=1.0,
+                        )
+                    )
     columns = list(values.columns)
     for i, label in enumerate(values.index):
         if label in columns:
@@ -303,25 +327,89 @@ def ranking_sentence(ranking: pd.DataFrame) -> tuple[str, list[str], list[str]]:
 
 
 def heatmaps(
-    matrices: Mapping[str, pd.DataFrame], label: str, variant: str
+    matrices: Mapping[str, pd.DataFrame],
+    label: str,
+    variant: str,
+    contaminated: Mapping[str, Sequence[str]] | None = None,
+    exclude: bool = True,
 ) -> list[tuple[str, plt.Figure]]:
     """(name, figure) of the averaged train x test heatmap, then one per backbone, each titled
-    with its diagonal and off-diagonal means."""
+    with its diagonal and off-diagonal means. ``contaminated`` (backbone -> test corpora its
+    checkpoint saw): those cells are marked on the backbone's heatmap, and with ``exclude`` the
+    averaged matrix and every off-diagonal mean leave them out (their values stay drawn on the
+    backbone's own heatmap)."""
+    contaminated = {b: list(v) for b, v in (contaminated or {}).items() if v}
+    kept = mask_contaminated(matrices, contaminated) if exclude else dict(matrices)
     out = []
-    for name, table in {"average": mean_matrix(matrices), **matrices}.items():
-        m = diagonal_vs_off(table)
+    for name, table in {"average": mean_matrix(kept), **matrices}.items():
+        m = diagonal_vs_off(table if name == "average" else kept[name])
         title = "mean over backbones" if name == "average" else name
+        flagged = contaminated.get(name, []) if name != "average" else []
+        note = f"; (c) contaminated{', left out of the mean' if exclude else ''}" if flagged else ""
         out.append(
             (
                 f"heatmap_{name}",
                 heatmap(
                     table,
                     f"{title}: {label}, {variant} (diagonal {m['in_domain_mean']:.2f}, "
-                    f"off-diagonal {m['ood_mean']:.2f})",
+                    f"off-diagonal {m['ood_mean']:.2f}{note})",
+                    flagged=flagged,
                 ),
             )
         )
     return out
+
+
+def mask_contaminated(
+    matrices: Mapping[str, pd.DataFrame], contaminated: Mapping[str, Sequence[str]]
+) -> dict[str, pd.DataFrame]:
+    """Copies of ``matrices`` with every off-diagonal cell of a contaminated test corpus (per
+    backbone, ``contaminated``) set to NaN, so OOD averages leave it out; diagonal (in-domain)
+    cells are kept."""
+    out = {}
+    for name, table in matrices.items():
+        masked = table.astype(float).copy()
+        for test in contaminated.get(name, ()):
+            if test in masked.columns:
+                rows = [r for r in masked.index if r != test]
+                masked.loc[rows, test] = np.nan
+        out[name] = masked
+    return out
+
+
+def flagged_labels(
+    matrices: Mapping[str, pd.DataFrame],
+    contaminated: Mapping[str, Sequence[str]],
+    exclude: bool,
+) -> dict[str, pd.DataFrame]:
+    """``matrices`` keyed by legend labels: a backbone with contaminated cells is named
+    ``NAME (contaminated cells excluded)`` (or ``included``), the others by their name."""
+    how = "excluded" if exclude else "included"
+    return {
+        (f"{b} (contaminated cells {how})" if contaminated.get(b) else b): m
+        for b, m in matrices.items()
+    }
+
+
+def own_contamination_note(about: Mapping[str, Any]) -> str:
+    """The figures report's sentence on the package's contaminated cells (from
+    ``matrices.json``'s ``about``): which backbone saw which test corpora and how the figures
+    treat them ("" when none)."""
+    cells = {b: v for b, v in about.get("contaminated", {}).items() if v}
+    if not cells:
+        return (
+            "No backbone's source matches the contamination ledger "
+            f"(`{LEDGER_PATH}`): no cell is flagged."
+        )
+    exclude = about.get("exclude_contaminated", True)
+    named = "; ".join(f"`{b}` on {', '.join(v)}" for b, v in cells.items())
+    return f"Contaminated cells (the backbone's checkpoint saw the test corpus): {named}. " + (
+        "They are marked (c) on the heatmaps and left out of every OOD average, bar and "
+        "ranking (`serevals.exclude_contaminated: true`)."
+        if exclude
+        else "They are marked (c) on the heatmaps and kept in the averages "
+        "(`serevals.exclude_contaminated: false`)."
+    )
 
 
 def loss_sentence(means: Mapping[str, float]) -> str:
@@ -344,18 +432,19 @@ def adjustment_effect(
     variants: Sequence[str],
     metric: str,
     corpora: Sequence[str],
+    contaminated: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Mean OOD score per backbone (and their average) under each adjustment variant, and the
-    change of the average against no adjustment in words."""
-    effect = pd.DataFrame(
-        {
-            v: {
-                b: diagonal_vs_off(read_matrix(folder, b, v, metric, corpora))["ood_mean"]
-                for b in backbones
-            }
-            for v in variants
-        }
-    )
+    change of the average against no adjustment in words; the cells of ``contaminated``
+    (backbone -> test corpora, pass it only when they are to be excluded) are left out."""
+    contaminated = contaminated or {}
+
+    def ood_mean(backbone: str, variant: str) -> float:
+        table = read_matrix(folder, backbone, variant, metric, corpora)
+        table = mask_contaminated({backbone: table}, contaminated)[backbone]
+        return diagonal_vs_off(table)["ood_mean"]
+
+    effect = pd.DataFrame({v: {b: ood_mean(b, v) for b in backbones} for v in variants})
     effect.loc[AVERAGE] = effect.mean(axis=0)
     gain = effect.loc[AVERAGE] - effect.loc[AVERAGE, "none"]
     text = (
@@ -403,12 +492,26 @@ def missing_partners(
     return warnings
 
 
-def contamination_note(backbones: Sequence[str], excluded: bool) -> str:
-    """The report's sentence on the contaminated backbones among ``backbones`` ("" when none)."""
-    found = [b for b in backbones if b in CONTAMINATED]
+def contaminated_backbones(published: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """The published backbones (file stems, read as checkpoint names by the contamination
+    ledger's rule) whose ledger entry names a corpus of their own table: ``{name: what the
+    ledger says}``. Flagged as a whole: their every cell is suspect."""
+    out = {}
+    for name, table in published.items():
+        corpora = set(table.index) | set(table.columns)
+        hits = [e for e in entries_for(name) if corpora & set(e.corpora)]
+        if hits:
+            out[name] = "; ".join(f"{e.checkpoint}: {e.source} ({e.note})" for e in hits)
+    return out
+
+
+def contamination_note(flagged: Mapping[str, str], excluded: bool) -> str:
+    """The report's sentence on the contaminated published backbones ``flagged`` (name -> the
+    ledger's words, :func:`contaminated_backbones`; "" when none)."""
+    found = list(flagged)
     if not found:
         return ""
-    what = "; ".join(f"`{b}`: {CONTAMINATED[b]}" for b in found)
+    what = "; ".join(f"`{b}`: {flagged[b]}" for b in found)
     return f"Contaminated backbones ({what}): their OOD cells are not out-of-domain. " + (
         "They are drawn, flagged, and kept out of every average "
         "(`serevals_figures.exclude_contaminated: true`)."
@@ -426,14 +529,15 @@ def published_figures(
 ) -> tuple[list[tuple[str, plt.Figure]], pd.DataFrame, list[str]]:
     """Figures 2 and 3 drawn from result tables in the SER-Evals repository's shape (one
     ``<backbone>.csv`` per backbone in ``folder``, corpus names mapped to the package's), their
-    diagonal / off-diagonal means per backbone (column ``contaminated`` flags
-    :data:`CONTAMINATED` backbones; the ``average`` row leaves them out when
+    diagonal / off-diagonal means per backbone (column ``contaminated`` flags the backbones of
+    :func:`contaminated_backbones`; the ``average`` row leaves them out when
     ``exclude_contaminated``) and the notes to show: the metric convention of the tables, the
     contaminated backbones and a warning per cluster with missing partners
     (:func:`missing_partners`)."""
     published = read_published_matrices(folder)
-    flagged = {(f"{b} (contaminated)" if b in CONTAMINATED else b): m for b, m in published.items()}
-    exclude = [f"{b} (contaminated)" for b in published if b in CONTAMINATED]
+    dirty = contaminated_backbones(published)
+    flagged = {(f"{b} (contaminated)" if b in dirty else b): m for b, m in published.items()}
+    exclude = [f"{b} (contaminated)" for b in published if b in dirty]
     exclude = exclude if exclude_contaminated else []
     figures = [
         (
@@ -456,7 +560,7 @@ def published_figures(
         ),
     ]
     means = pd.DataFrame({b: diagonal_vs_off(m) for b, m in published.items()}).T
-    means["contaminated"] = [b in CONTAMINATED for b in means.index]
+    means["contaminated"] = [b in dirty for b in means.index]
     kept = means[~means["contaminated"]] if exclude_contaminated else means
     means.loc[AVERAGE] = {
         "in_domain_mean": kept["in_domain_mean"].mean(),
@@ -468,7 +572,7 @@ def published_figures(
         "over the 8-class space: macro averages include classes predicted but absent from the "
         "truth)."
     ]
-    if note := contamination_note(list(published), exclude_contaminated):
+    if note := contamination_note(dirty, exclude_contaminated):
         notes.append(note)
     notes.extend(missing_partners(published, clusters or {}))
     return figures, means, notes

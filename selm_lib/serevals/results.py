@@ -44,6 +44,7 @@ GROUP_SPEAKERS: dict[str, str] = {
     "mesd": "voice group (child, female adult, male adult; selm_lib/data/corpora/mesd.py)",
     "resd": "dialogue number (actors recur across dialogues; selm_lib/data/corpora/resd.py)",
 }
+BEST_REFERENCE = "best"  # serevals.paired.reference: the best mean backbone of each kind of cell
 COLLAPSE_SHARE = 0.95  # an OOD cell has collapsed when one class takes this share of predictions
 RESULT_COLUMNS = [
     "backbone",
@@ -250,11 +251,49 @@ def write_matrices(
     (folder / "matrices.json").write_text(json.dumps(nested, indent=2, sort_keys=True) + "\n")
 
 
+def flag_contaminated(results: pd.DataFrame, cells: dict[str, list[str]]) -> pd.Series:
+    """Per row of ``results`` (or of a predictions table), whether its (backbone, test corpus)
+    cell is contaminated: ``cells`` maps a backbone to the test corpora its checkpoint saw in
+    training (:func:`selm_lib.data.contamination.contaminated_cells`)."""
+    if results.empty or not cells:
+        return pd.Series(False, index=results.index, name="contaminated")
+    pairs = {(b, t) for b, tests in cells.items() for t in tests}
+    flags = [
+        (str(b), str(t)) in pairs for b, t in zip(results["backbone"], results["test"], strict=True)
+    ]
+    return pd.Series(flags, index=results.index, name="contaminated")
+
+
+def contamination_summary(
+    cells: dict[str, list[str]],
+    sources: dict[str, str],
+    notes: dict[str, str],
+    exclude: bool,
+    ledger: str = "",
+) -> dict[str, Any]:
+    """``serevals.json``'s ``contamination`` block: the ledger's path (``ledger``, from
+    :data:`selm_lib.data.contamination.LEDGER_PATH`: this module reads no table), per backbone
+    its source, the test corpora its checkpoint saw (``cells``, from the ledger) and the
+    ledger's note; whether those cells are left out of the OOD averages
+    (``serevals.exclude_contaminated``)."""
+    return {
+        "ledger": ledger,
+        "exclude_contaminated": bool(exclude),
+        "cells": {
+            b: {"source": sources[b], "test_corpora": list(tests), "ledger": notes.get(b, "")}
+            for b, tests in cells.items()
+            if tests
+        },
+    }
+
+
 def summary(
     results: pd.DataFrame,
     params: dict[str, Any],
     predictions: pd.DataFrame | None = None,
     meta: dict[str, dict[str, Any]] | None = None,
+    contamination: dict[str, Any] | None = None,
+    paired: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``serevals.json``: per backbone the in-domain mean (over corpora) and the OOD mean (over
     pairs, per variant) of every metric, the share of OOD pairs whose unweighted accuracy beats
@@ -263,7 +302,18 @@ def summary(
     predicted class takes at least :data:`COLLAPSE_SHARE` of the predictions) and its
     single-class share; with the items' ``meta`` (:func:`read_meta`) an ``em`` block records
     every EM fit's convergence (:func:`em_summary`). ``metric_convention`` names how the macro
-    averages were taken (``serevals.metric_convention``)."""
+    averages were taken (``serevals.metric_convention``).
+
+    ``contamination`` (:func:`contamination_summary`): its cells are flagged, and with
+    ``exclude_contaminated`` the OOD means, shares and collapse shares leave them out (each OOD
+    block counts them in ``contaminated_excluded``); in-domain means keep them and count them
+    in ``contaminated_cells``. ``paired`` (:func:`selm_lib.serevals.paired.paired_block`) is
+    stored under ``paired``."""
+    cells = {b: v["test_corpora"] for b, v in (contamination or {}).get("cells", {}).items()}
+    exclude = bool((contamination or {}).get("exclude_contaminated", False))
+    results = results.assign(contaminated=flag_contaminated(results, cells).to_numpy())
+    if predictions is not None and exclude and cells:
+        predictions = predictions[~flag_contaminated(predictions, cells).to_numpy()]
 
     def means(rows: pd.DataFrame) -> dict[str, float]:
         return {m: round(float(rows[m].mean()), 6) for m in METRICS} if len(rows) else {}
@@ -271,24 +321,30 @@ def summary(
     def block(rows: pd.DataFrame, backbone: str | None = None) -> dict[str, Any]:
         in_domain = rows[rows["kind"] == "in_domain"]
         ood = rows[rows["kind"] == "ood"]
+        flagged_ood = ood[ood["contaminated"]]
+        if exclude:
+            ood = ood[~ood["contaminated"]]
         above_in = (in_domain["unweighted_accuracy"] > in_domain["chance_ua"]).mean()
         out: dict[str, Any] = {
             "in_domain": {
                 **means(in_domain),
                 "corpora": int(in_domain["train"].nunique()),
                 "share_above_chance_ua": round(float(above_in), 6) if len(in_domain) else 0.0,
+                "contaminated_cells": int(in_domain["contaminated"].sum()),
             },
             "ood": {},
         }
         for variant in VARIANTS:
             chosen = ood[ood["variant"] == variant]
-            if chosen.empty:
+            left_out = int((flagged_ood["variant"] == variant).sum()) if exclude else 0
+            if chosen.empty and not left_out:
                 continue
             above = (chosen["unweighted_accuracy"] > chosen["chance_ua"]).mean()
             out["ood"][variant] = {
-                **means(chosen),
-                "pairs": int(len(chosen)) // max(1, chosen["backbone"].nunique()),
-                "share_above_chance_ua": round(float(above), 6),
+                **(means(chosen) if len(chosen) else dict.fromkeys(METRICS)),
+                "pairs": chosen[["train", "test"]].drop_duplicates().shape[0],
+                "share_above_chance_ua": round(float(above), 6) if len(chosen) else 0.0,
+                "contaminated_excluded": left_out,
             }
             if top is not None:
                 cells = top[top.index.get_level_values("variant") == variant]
@@ -326,6 +382,8 @@ def summary(
         },
         "mean_over_backbones": block(results),
         **({"em": em_summary(meta)} if meta is not None else {}),
+        **({"contamination": contamination} if contamination is not None else {}),
+        **({"paired": paired} if paired is not None else {}),
     }
 
 
@@ -402,16 +460,23 @@ def in_domain_table(
     corpora: list[str],
     backbones: list[str],
     convention: str | None = None,
+    contaminated: dict[str, list[str]] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Macro-F1 per corpus x backbone on the held-out parts, with each corpus's split, classes
-    and chance UA; and a sentence: the share of cells above chance, the mean per backbone, and
-    the metric convention when given (``serevals.metric_convention``)."""
+    and chance UA, and (``contaminated``: backbone -> corpora its checkpoint saw) the backbones
+    whose cell on that corpus is contaminated; and a sentence: the share of cells above chance,
+    the mean per backbone, and the metric convention when given
+    (``serevals.metric_convention``)."""
     in_domain = results[results["kind"] == "in_domain"]
     table = in_domain.pivot(index="train", columns="backbone", values="macro_f1")
     table = table.reindex(index=corpora, columns=backbones)
     info = in_domain.drop_duplicates("train").set_index("train")
     for column in ("split", "classes", "chance_ua"):
         table[column] = info[column]
+    if contaminated and any(contaminated.values()):
+        table["contaminated"] = [
+            ", ".join(b for b in backbones if c in set(contaminated.get(b, ()))) for c in corpora
+        ]
     table.index.name = "corpus"
     ua = in_domain.pivot(index="train", columns="backbone", values="unweighted_accuracy")
     above = (ua.to_numpy() > info.loc[ua.index, "chance_ua"].to_numpy()[:, None]).mean()
@@ -433,11 +498,27 @@ def ood_pivot(ood: pd.DataFrame, backbones: list[str], value: str) -> pd.DataFra
     return table.reindex(index=[*backbones, "mean_over_backbones"], columns=columns)
 
 
-def pair_table(results: pd.DataFrame, variant: str = "none") -> pd.DataFrame:
-    """Every OOD pair, averaged over backbones, under one adjustment variant."""
+def pair_table(
+    results: pd.DataFrame,
+    variant: str = "none",
+    contaminated: dict[str, list[str]] | None = None,
+    exclude: bool = True,
+) -> pd.DataFrame:
+    """Every OOD pair, averaged over backbones, under one adjustment variant. With
+    ``contaminated`` (backbone -> test corpora its checkpoint saw) a ``contaminated`` column
+    counts the flagged backbones of each pair, and with ``exclude`` they stay out of the mean
+    (a pair whose every backbone is flagged has no mean)."""
     ood = results[(results["kind"] == "ood") & (results["variant"] == variant)]
     columns = ["macro_f1", "unweighted_accuracy", "chance_ua", "n"]
-    return ood.groupby(["train", "test"], sort=False)[columns].mean()
+    if not contaminated or not any(contaminated.values()):
+        return ood.groupby(["train", "test"], sort=False)[columns].mean()
+    ood = ood.assign(contaminated=flag_contaminated(ood, contaminated).to_numpy())
+    kept = ood[~ood["contaminated"]] if exclude else ood
+    table = kept.groupby(["train", "test"], sort=False)[columns].mean()
+    counts = ood.groupby(["train", "test"], sort=False)["contaminated"].sum()
+    table = table.reindex(counts.index)
+    table["contaminated"] = counts.astype(int)
+    return table
 
 
 def summary_sentence(
@@ -455,8 +536,8 @@ def summary_sentence(
         + ", ".join(scores["split_labels"])
         + ")"
     )
-    if not ood:
-        return text + "; no OOD pair."
+    if not ood or ood.get("none", {}).get("macro_f1") is None:
+        return text + "; no OOD pair" + (" left after the contaminated cells." if ood else ".")
     collapsed = [
         f"{v} {ood[v]['collapse_share']:.0%}"
         for v in VARIANTS
@@ -465,12 +546,225 @@ def summary_sentence(
     return (
         text
         + f"; OOD macro-F1 over {ood['none']['pairs']} pairs "
-        + ", ".join(f"{v} {ood[v]['macro_f1']:.3f}" for v in VARIANTS if v in ood)
+        + ", ".join(
+            f"{v} {ood[v]['macro_f1']:.3f}"
+            for v in VARIANTS
+            if v in ood and ood[v]["macro_f1"] is not None
+        )
         + f"; {ood['none']['share_above_chance_ua']:.0%} of pair x backbone scores above chance "
         "without adjustment"
-        + (
-            f"; cells (nearly) collapsed to one class: {', '.join(collapsed)}."
-            if collapsed
-            else "."
+        + (f"; cells (nearly) collapsed to one class: {', '.join(collapsed)}" if collapsed else "")
+        + contamination_clause(scores)
+        + paired_clause(scores)
+        + "."
+    )
+
+
+# ----------------------------------------------------------------------------- contamination
+
+
+def contaminated_map(scores: dict[str, Any]) -> dict[str, list[str]]:
+    """backbone -> the test corpora its checkpoint saw, from ``serevals.json``."""
+    cells = scores.get("contamination", {}).get("cells", {})
+    return {b: list(v["test_corpora"]) for b, v in cells.items()}
+
+
+def flagged_cells(scores: dict[str, Any], results: pd.DataFrame) -> list[str]:
+    """Every contaminated cell that was scored, as ``backbone: train -> test`` (in-domain:
+    ``backbone: corpus (in-domain)``), in results order."""
+    cells = contaminated_map(scores)
+    rows = results[flag_contaminated(results, cells).to_numpy()].drop_duplicates(
+        ["backbone", "train", "test"]
+    )
+    return [
+        f"{r.backbone}: {r.train} (in-domain)"
+        if r.train == r.test
+        else f"{r.backbone}: {r.train} -> {r.test}"
+        for r in rows.itertuples(index=False)
+    ]
+
+
+def contamination_text(scores: dict[str, Any], results: pd.DataFrame) -> str:
+    """The report's paragraph on contaminated cells: the ledger, which backbones' checkpoints
+    saw which test corpora, every flagged cell by name, and whether the OOD averages leave them
+    out (``serevals.exclude_contaminated``)."""
+    block = scores.get("contamination")
+    if block is None:
+        return "No contamination record in `serevals.json` (rerun dvc repro serevals)."
+    ledger = f"`{block['ledger']}`"
+    if not block["cells"]:
+        return (
+            f"**Contamination.** No backbone's `features.backbones.<name>.source` matches the "
+            f"contamination ledger ({ledger}): no cell is flagged. (A checkpoint the ledger does "
+            "not name is not thereby proven clean.)"
         )
+    names = flagged_cells(scores, results)
+    backbones = "; ".join(
+        f"`{b}` (`{v['source']}`) saw {', '.join(v['test_corpora'])}"
+        + (f" [{v['ledger']}]" if v.get("ledger") else "")
+        for b, v in block["cells"].items()
+    )
+    handling = (
+        "They are flagged in every table and left out of the OOD averages "
+        "(`serevals.exclude_contaminated: true`); in-domain means keep them, flagged."
+        if block["exclude_contaminated"]
+        else "They are flagged but kept in the averages (`serevals.exclude_contaminated: false`)."
+    )
+    return (
+        f"**Contamination** (ledger {ledger}): {backbones}. Flagged cells ({len(names)}): "
+        + (", ".join(names) if names else "none of them was scored")
+        + f". {handling}"
+    )
+
+
+def contamination_clause(scores: dict[str, Any]) -> str:
+    """The summary sentence's clause on contaminated cells ("" when none)."""
+    block = scores.get("contamination") or {}
+    cells = sum(len(v["test_corpora"]) for v in block.get("cells", {}).values())
+    if not cells:
+        return ""
+    how = "left out of the OOD means" if block.get("exclude_contaminated") else "kept in the means"
+    return f"; contaminated (backbone, test corpus) cells flagged: {cells}, {how}"
+
+
+# ----------------------------------------------------------------------------- paired
+
+
+def paired_rows(scores: dict[str, Any], which: str) -> pd.DataFrame:
+    """``serevals.json``'s ``paired`` rows (``backbones`` or ``adjustment``) as a table: the
+    verdict metric's difference, interval and p-value, McNemar's p-value, clusters, flags."""
+    paired = scores.get("paired") or {}
+    metric = paired.get("verdict_metric", "macro_f1")
+    rows = [
+        {
+            **{k: r[k] for k in ("backbone", "kind", "train", "test", "a", "b") if k in r},
+            "n": r["n"],
+            "difference": r[metric]["difference"],
+            "ci95_low": r[metric]["ci95"][0],
+            "ci95_high": r[metric]["ci95"][1],
+            "p_value": r[metric]["p_value"],
+            "mcnemar_p": r["mcnemar"]["p_value"],
+            "clusters": r["clusters"],
+            "cluster_unit": r["cluster_unit"],
+            "few_clusters": r["few_clusters"],
+            "contaminated": r["contaminated"],
+            "verdict": r["verdict"],
+        }
+        for r in paired.get(which, [])
+    ]
+    return pd.DataFrame(rows)
+
+
+def verdict_table(scores: dict[str, Any], which: str) -> pd.DataFrame:
+    """Verdict counts: ``backbones`` -> rows (kind, backbone) vs the reference; ``adjustment``
+    -> rows (backbone, variant) vs ``none``; columns the three verdicts, the cells with few
+    clusters and the contaminated cells (left out of the verdict counts when
+    ``serevals.exclude_contaminated``)."""
+    tally = (scores.get("paired") or {}).get("tally", {}).get(which, {})
+    rows = [
+        {"group": group, "system": system, **counts}
+        for group, systems in tally.items()
+        for system, counts in systems.items()
+    ]
+    if not rows:
+        return pd.DataFrame()
+    label = ("kind", "backbone") if which == "backbones" else ("backbone", "variant")
+    columns = ["group", "system", "better", "not distinguishable", "worse"]
+    columns += ["few_clusters", "contaminated"]
+    return (
+        pd.DataFrame(rows)
+        .reindex(columns=columns)
+        .rename(columns=dict(zip(("group", "system"), label, strict=True)))
+        .set_index(list(label))
+    )
+
+
+def in_domain_verdicts(scores: dict[str, Any]) -> pd.DataFrame:
+    """Corpus x backbone: each backbone's in-domain difference from the reference with its
+    interval and verdict, as text (``+0.031 [-0.010, +0.072] not distinguishable``; ``*``
+    marks few clusters, ``(contaminated)`` a flagged cell)."""
+    table = paired_rows(scores, "backbones")
+    if table.empty:
+        return table
+    table = table[table["kind"] == "in_domain"]
+    text = [
+        f"{r.difference:+.3f} [{r.ci95_low:+.3f}, {r.ci95_high:+.3f}] {r.verdict}"
+        + ("*" if r.few_clusters else "")
+        + (" (contaminated)" if r.contaminated else "")
+        for r in table.itertuples(index=False)
+    ]
+    out = table.assign(text=text).pivot(index="train", columns="a", values="text")
+    out.index.name, out.columns.name = "corpus", "backbone"
+    return out.reindex(index=list(dict.fromkeys(table["train"])))
+
+
+def paired_text(scores: dict[str, Any]) -> str:
+    """The report's paragraph on the paired comparisons: the rule, the references (and the
+    caveat of one picked on the test scores), the tallies in words and where few clusters make
+    the intervals weak."""
+    paired = scores.get("paired")
+    if not paired:
+        return "No paired comparison in `serevals.json` (rerun dvc repro serevals)."
+    ref = paired["reference"]
+    chosen = (
+        f"picked as the best mean {paired['verdict_metric']} on these test scores "
+        "(`serevals.paired.reference: best`), so the comparisons describe the ranking against "
+        "the leader rather than test a hypothesis fixed in advance"
+        if paired["reference_setting"] == BEST_REFERENCE
+        else "named in advance (`serevals.paired.reference`)"
+    )
+    counts = {which: paired_rows(scores, which) for which in ("backbones", "adjustment")}
+    few = pd.concat([t for t in counts.values() if not t.empty] or [pd.DataFrame()])
+    weak = ""
+    coarse = few[few["few_clusters"] & (few["cluster_unit"] == "speaker")] if len(few) else few
+    if len(coarse):
+        cells = coarse.drop_duplicates(["train", "test"])
+        named = [
+            f"{r.train} (in-domain)" if r.train == r.test else f"{r.train} -> {r.test}"
+            for r in cells.itertuples(index=False)
+        ]
+        weak = (
+            f" **Few clusters:** {len(named)} cell(s) have fewer than "
+            f"{paired['few_clusters_below']} speaker clusters, so their intervals are coarse "
+            "and a `not distinguishable` there says little: "
+            + ", ".join(named[:15])
+            + (" ..." if len(named) > 15 else "")
+            + "."
+        )
+    if not few.empty and (few["cluster_unit"] == "utterance").any():
+        cells = few[few["cluster_unit"] == "utterance"].drop_duplicates(["train", "test"])
+        named = [
+            f"{r.train} (in-domain)" if r.train == r.test else f"{r.train} -> {r.test}"
+            for r in cells.itertuples(index=False)
+        ]
+        weak += (
+            f" **Resampled by utterance** (one speaker or no speaker ids): {', '.join(named)}; "
+            "their items are not independent, so these intervals are too narrow."
+        )
+    return (
+        f"**Paired comparisons.** {paired['verdict_rule']}; cluster bootstrap over speakers "
+        f"with {paired['bootstrap']} resamples shared by both systems (seed {paired['seed']}), "
+        f"McNemar's test on the same items, metric convention `{paired['metric_convention']}`. "
+        f"Backbones are compared with the reference `{ref['in_domain']}` in-domain and "
+        f"`{ref['ood']}` out of domain (OOD adjustment `{paired['variant']}`), {chosen}; "
+        "every adjustment variant with `none` on the same OOD cell."
+        + (
+            " Contaminated cells are flagged and left out of the verdict counts."
+            if paired["exclude_contaminated"]
+            else ""
+        )
+        + weak
+    )
+
+
+def paired_clause(scores: dict[str, Any]) -> str:
+    """The summary sentence's clause: per backbone vs the OOD reference, better / worse cells."""
+    paired = scores.get("paired") or {}
+    ood = paired.get("tally", {}).get("backbones", {}).get("ood", {})
+    if not ood:
+        return ""
+    parts = ", ".join(f"{b} {c['better']}/{c['worse']}" for b, c in ood.items())
+    return (
+        f"; OOD cells significantly better/worse than {paired['reference']['ood']} "
+        f"({paired['verdict_metric']}, paired bootstrap): {parts}"
     )

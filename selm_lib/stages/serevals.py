@@ -6,7 +6,10 @@ Reads every ``serevals_probe`` item of ``serevals_sweep.backbones`` and writes t
 backbone x variant x metric (``common.output_root/serevals/matrices/``, CSV and one
 ``matrices.json``) and ``reports/metrics/serevals.json`` (in-domain and OOD means per backbone,
 per variant the share of OOD cells collapsed onto one class, the convergence of every EM fit
-from the items' meta, and the metric convention). The reports ``05_ser_evals.py`` and
+from the items' meta, the metric convention, the ``contamination`` block: which (backbone, test
+corpus) cells the contamination ledger flags, left out of the OOD means with
+``serevals.exclude_contaminated``, and the ``paired`` block: backbone vs backbone and adjustment
+vs none per cell, :mod:`selm_lib.serevals.paired`). The reports ``05_ser_evals.py`` and
 ``06_figures.py`` read them.
 """
 
@@ -19,8 +22,11 @@ from typing import Any
 
 from selm_lib.config import output_dir, project_root
 from selm_lib.config.cli import run_stage
+from selm_lib.data.contamination import LEDGER_PATH, contaminated_cells, describe
+from selm_lib.serevals.paired import paired_block
 from selm_lib.serevals.results import (
     CONVENTION_TEXT,
+    contamination_summary,
     matrices,
     read_meta,
     read_ood_predictions,
@@ -30,12 +36,33 @@ from selm_lib.serevals.results import (
 )
 
 
+def contamination(params: dict[str, Any]) -> dict[str, Any]:
+    """The ``contamination`` block: every SER-Evals backbone's source joined with the ledger
+    (``selm_lib/data/tables/contamination.csv``) over ``serevals.corpora``."""
+    sources = {
+        b: str(params["features"]["backbones"][b]["source"])
+        for b in params["serevals_sweep"]["backbones"]
+    }
+    corpora = list(params["serevals"]["corpora"])
+    cells = {b: contaminated_cells(source, corpora) for b, source in sources.items()}
+    notes = {b: describe(source) for b, source in sources.items()}
+    exclude = params["serevals"]["exclude_contaminated"]
+    return contamination_summary(cells, sources, notes, exclude, LEDGER_PATH)
+
+
 def serevals(params: dict[str, Any], args: argparse.Namespace) -> str:
     results = read_results(params)
-    scores = summary(results, params, read_ood_predictions(params), read_meta(params))
+    flags = contamination(params)
+    cells = {b: v["test_corpora"] for b, v in flags["cells"].items()}
+    paired = paired_block(params, results, cells)
+    scores = summary(
+        results, params, read_ood_predictions(params), read_meta(params), flags, paired
+    )
     folder = output_dir(params, "serevals", "matrices")
     settings = params["serevals"]
     about = {
+        "contaminated": cells,
+        "exclude_contaminated": flags["exclude_contaminated"],
         "split_per_corpus": scores["split_per_corpus"],
         "normalize": settings["normalize"],
         "mask_absent": settings["mask_absent"],
