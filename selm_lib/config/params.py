@@ -36,6 +36,7 @@ REPORT_SECTIONS: dict[str, tuple[str, ...]] = {
     "report_fewshot": ("common", "curate", "fewshot_sweep", "fewshot"),
     "report_serevals": ("common", "serevals_sweep", "serevals"),
     "report_figures": ("common", "serevals_sweep", "serevals", "serevals_figures"),
+    "report_layers": ("common", "layer_sweep"),
 }
 
 
@@ -219,6 +220,7 @@ def _check_feature_corpora(params: dict[str, Any], source: str) -> None:
     need(selm["backbone"], selm["train_corpora"], "selm.train_corpora")
     need(selm["backbone"], params["eval_ood"]["test_corpora"], "eval_ood.test_corpora")
     need(selm["backbone"], params["fewshot"]["corpora"], "fewshot.corpora")
+    _check_layer_sweep(params, source, need)
     serevals = params["serevals"]
     for corpus in serevals["corpora"]:
         if corpus not in curated:
@@ -249,6 +251,42 @@ def _check_feature_corpora(params: dict[str, Any], source: str) -> None:
         raise ParamsError(f"{source}: 'serevals.test_share' must be a share in (0, 1)")
     if serevals["max_seconds"] <= 0:
         raise ParamsError(f"{source}: 'serevals.max_seconds' must be positive")
+
+
+def _check_layer_sweep(params: dict[str, Any], source: str, need: Any) -> None:
+    """``layer_sweep.backbone`` stores every layer of SELM's own encoder, for its corpora."""
+    sweep, backbones = params["layer_sweep"], params["features"]["backbones"]
+    name, selm = sweep["backbone"], params["selm"]
+    if name not in backbones:
+        raise ParamsError(
+            f"{source}: 'layer_sweep.backbone' is '{name}', which is not a 'features.backbones' "
+            "entry (known: " + ", ".join(backbones) + ")"
+        )
+    if backbones[name]["layer"] != "all":
+        raise ParamsError(
+            f"{source}: 'features.backbones.{name}.layer' is {backbones[name]['layer']!r}; the "
+            "layer sweep (layer_sweep.backbone) needs every layer: set it to all"
+        )
+    if backbones[name]["source"] != backbones[selm["backbone"]]["source"]:
+        raise ParamsError(
+            f"{source}: 'features.backbones.{name}.source' is {backbones[name]['source']!r} but "
+            f"SELM's backbone (selm.backbone = {selm['backbone']}) is "
+            f"{backbones[selm['backbone']]['source']!r}; the layer sweep probes SELM's encoder: "
+            "give both entries the same source"
+        )
+    if backbones[name].get("max_seconds") != backbones[selm["backbone"]].get("max_seconds"):
+        raise ParamsError(
+            f"{source}: 'features.backbones.{name}.max_seconds' differs from SELM's backbone's "
+            f"('features.backbones.{selm['backbone']}.max_seconds'); give both the same value"
+        )
+    layers = sweep["layers"]
+    if not layers or len(set(layers)) != len(layers) or min(layers) < 0:
+        raise ParamsError(
+            f"{source}: 'layer_sweep.layers' must list distinct layers >= 0 (0 = before the "
+            f"first transformer layer), got {layers}"
+        )
+    need(name, selm["train_corpora"], "selm.train_corpora")
+    need(name, params["eval_ood"]["test_corpora"], "eval_ood.test_corpora")
 
 
 def load_params(path: str | Path | None = None) -> dict[str, Any]:
