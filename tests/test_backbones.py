@@ -7,11 +7,16 @@ Tolerances, measured on these tiny random presets:
   (shown by ``test_plain_transformers_padding_leaks``) and is corrected by backbones.py's hooks.
 * chunked vs whole-clip encode of a 50 s stationary signal (10 s chunks, 1 s context): frame
   count exact; per-frame cosine similarity >= 0.95 everywhere and >= 0.99 on average (attention
-  context is cut at chunk edges; GroupNorm statistics are per chunk).
+  context is cut at chunk edges; GroupNorm statistics are per chunk). w2v-BERT (a 16 s clip in
+  4 s chunks of its whole-clip normalised rows): the same bounds.
+* w2v-BERT's input rows equal SeamlessM4TFeatureExtractor's exactly (also when computed in
+  segments); its hidden states equal plain transformers' to 1e-4 (different padded shapes only
+  change float32 rounding). CLAP (one fixed window per clip): batch equals single exactly.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -22,17 +27,33 @@ import pytest
 import torch
 
 from selm_lib.features.backbones import (
+    CNN_ARCHITECTURES,
     PRESETS,
     SAMPLE_RATE,
+    Backbone,
     BackboneError,
     BackboneSpec,
     _build_preset,
+    _clap_extractor,
     load_backbone,
     save_preset,
 )
 
-CNN_PRESETS = [p for p in PRESETS if PRESETS[p]["model_type"] != "whisper"]
+CNN_PRESETS = [p for p in PRESETS if PRESETS[p]["model_type"] in CNN_ARCHITECTURES]
 ODD_LENGTHS = (8_001, 20_011, 32_123, 47_999)
+CLAP_STEP = 5_000  # 16 kHz samples per CLAP time step: 10 s window / 32 steps
+
+
+def expected_frames(arch: str, n: int) -> int:
+    """Frame count of an ``n``-sample clip, written out per family (see backbones.py)."""
+    if arch == "whisper":
+        return n // 320  # 10 ms mel hop x conv stride 2, cut to the clip
+    if arch == "wav2vec2-bert":
+        kaldi = 0 if n < 400 else 1 + (n - 400) // 160  # 25 ms / 10 ms Kaldi frames
+        return kaldi // 2  # stacked in pairs; an odd last frame makes no row
+    if arch == "clap":
+        return 2 * math.ceil(n / CLAP_STEP)  # every 312.5 ms step overlapping the clip, 2 bands
+    return 0 if n < 400 else (n - 400) // 320 + 1  # wav2vec2 CNN
 
 
 def bursts(seconds: float, seed: int, extra: int = 0) -> np.ndarray:
@@ -82,15 +103,16 @@ def spec(preset: str, layer: int | str = "last", **kwargs) -> BackboneSpec:
 
 def test_encode_shapes_and_exact_frame_counts(preset, clips):
     backbone = load_backbone(spec(preset), device="cpu")
-    assert backbone.frame_rate == 50.0
+    assert backbone.frame_rate == (6.4 if backbone.arch == "clap" else 50.0)
     outputs = backbone.encode(clips)
     for clip, out in zip(clips, outputs, strict=True):
         n = len(clip)
-        expected = n // 320 if backbone.arch == "whisper" else (n - 400) // 320 + 1
+        expected = expected_frames(backbone.arch, n)
         assert backbone.num_frames(n) == expected
         assert out.shape == (expected, backbone.hidden_size)
         assert out.dtype == np.float32 and np.isfinite(out).all()
-    assert backbone.num_frames(399) == (1 if backbone.arch == "whisper" else 0)
+    for n in (0, 1, 399, 400, 559, 560, 719, 880, 4_999, 5_001, 160_000):
+        assert backbone.num_frames(n) == expected_frames(backbone.arch, n), n
 
 
 def test_batch_encode_equals_single_encode(preset, clips):
@@ -132,8 +154,8 @@ def test_layers_all_int_and_last(preset, clips):
         np.testing.assert_array_equal(out, stack[layer])
     (last,) = load_backbone(spec(preset, "last"), device="cpu").encode([clip])
     config = every.config
-    pre_ln = every.arch == "whisper" or getattr(config, "do_stable_layer_norm", False)
-    if pre_ln:  # last_hidden_state carries the encoder's final LayerNorm
+    final_ln = every.arch in ("whisper", "clap") or getattr(config, "do_stable_layer_norm", False)
+    if final_ln:  # last_hidden_state carries the encoder's final LayerNorm
         ln = torch.nn.functional.layer_norm(torch.from_numpy(stack[-1]), (every.hidden_size,))
         assert not np.allclose(last, stack[-1])
         assert np.abs(last - ln.numpy()).max() < 10  # same state up to the affine LN weights
@@ -474,3 +496,217 @@ def test_a_checkpoint_that_needs_remote_code_is_refused_with_the_reason(tmp_path
     spec = BackboneSpec(str(folder), layer="last", params_key="features.backbones.mert")
     with pytest.raises(BackboneError, match=r"features.backbones.mert.source.*trust_remote_code"):
         load_backbone(spec, device="cpu")
+
+
+# ------------------------------------------------------------------ w2v-BERT 2.0 and CLAP
+def test_w2v_bert_rows_equal_the_seamless_extractor(clips):
+    """The input rows are SeamlessM4TFeatureExtractor's, bit for bit, also when the log-mel
+    frames are computed in segments (chunk_seconds 0.5 s: 50-frame segments)."""
+    from transformers import SeamlessM4TFeatureExtractor
+
+    extractor = SeamlessM4TFeatureExtractor()  # facebook/w2v-bert-2.0's settings, no download
+    long = bursts(3.0, seed=11, extra=77)
+    for chunk in (20.0, 0.5):
+        backbone = load_backbone(spec("tiny-w2v-bert", chunk_seconds=chunk), device="cpu")
+        for clip in (*clips, long):
+            rows = backbone._bert_rows(clip)
+            reference = extractor([clip], sampling_rate=SAMPLE_RATE, return_tensors="np")
+            assert rows.shape == (backbone.num_frames(len(clip)), 160)
+            assert reference.attention_mask[0].sum() == len(rows)  # the extractor's own count
+            np.testing.assert_array_equal(rows, reference.input_features[0, : len(rows)])
+
+
+def test_w2v_bert_batch_matches_plain_transformers(clips):
+    """Our padded batch gives what Wav2Vec2BertModel gives on the extractor's own padded batch
+    with its attention mask: every hidden state, every clip, cut to the clip's rows."""
+    backbone = load_backbone(spec("tiny-w2v-bert", "all"), device="cpu")
+    ours = backbone.encode(clips)
+    model, config = _build_preset("tiny-w2v-bert", 0)
+    from transformers import SeamlessM4TFeatureExtractor
+
+    inputs = SeamlessM4TFeatureExtractor()(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+    with torch.inference_mode():
+        states = model.eval()(**inputs, output_hidden_states=True).hidden_states
+    assert len(states) == backbone.num_layers + 1 == config.num_hidden_layers + 1
+    for row, out in enumerate(ours):
+        frames = int(inputs.attention_mask[row].sum())
+        assert out.shape[1] == frames
+        for layer, state in enumerate(states):
+            np.testing.assert_allclose(out[layer], state[row, :frames].numpy(), atol=1e-4, rtol=0)
+
+
+def test_w2v_bert_long_clip_chunks_rows():
+    clip = bursts(16, seed=1, extra=777)
+    whole = load_backbone(spec("tiny-w2v-bert", chunk_seconds=20), device="cpu")
+    chunked = load_backbone(spec("tiny-w2v-bert", chunk_seconds=4), device="cpu")
+    rows_seen: list[int] = []
+    chunked.model.register_forward_pre_hook(
+        lambda _m, args, kwargs: rows_seen.append(kwargs["input_features"].shape[1]),
+        with_kwargs=True,
+    )
+    (reference,) = whole.encode([clip])
+    (out,) = chunked.encode([clip])
+    assert out.shape == reference.shape == (chunked.num_frames(len(clip)), chunked.hidden_size)
+    # 4 s chunks: 100 kept rows + 2 x 50 context rows, memory bounded whatever the clip length.
+    assert len(rows_seen) == math.ceil(len(out) / 100) == 9 and max(rows_seen) == 200
+    similarity = cosine(out, reference)
+    assert similarity.min() > 0.95 and similarity.mean() > 0.99
+
+
+def test_clap_matches_plain_transformers_at_48_khz(clips):
+    """One clip through our backbone = the 16 kHz clip resampled to 48 kHz, the checkpoint's
+    ClapFeatureExtractor, ClapAudioModel's last_hidden_state (hidden, F, T) read time-major and
+    cut to the steps that overlap the clip."""
+    from scipy.signal import resample_poly
+
+    backbone = load_backbone(spec("tiny-clap-audio"), device="cpu")
+    model, config = _build_preset("tiny-clap-audio", 0)
+    audio = model.audio_model.eval()
+    extractor = _clap_extractor(config.audio_config)
+    for clip in clips[:2]:
+        (ours,) = backbone.encode([clip])
+        wave = resample_poly(clip.astype(np.float64), 3, 1)  # 16 kHz -> 48 kHz
+        mel = extractor([wave], sampling_rate=48_000, return_tensors="pt").input_features
+        with torch.inference_mode():
+            grid = audio(input_features=mel.float()).last_hidden_state[0]  # (hidden, F, T)
+        assert grid.shape[1:] == (2, 32)
+        tokens = grid.permute(2, 1, 0).reshape(-1, grid.shape[0])  # (T * F, hidden)
+        steps = math.ceil(len(clip) / CLAP_STEP)
+        np.testing.assert_allclose(ours, tokens[: 2 * steps].numpy(), atol=1e-4, rtol=0)
+
+
+def test_clap_long_clip_windows_and_cost():
+    backbone = load_backbone(spec("tiny-clap-audio"), device="cpu")
+    windows: list[tuple[int, ...]] = []
+    backbone.model.register_forward_pre_hook(
+        lambda _m, args, kwargs: windows.append(tuple(kwargs["input_features"].shape)),
+        with_kwargs=True,
+    )
+    clip = bursts(31.3, seed=7, extra=77)
+    steps = math.ceil(len(clip) / CLAP_STEP)  # 101 steps of 312.5 ms
+    (out,) = backbone.encode([clip])
+    assert out.shape == (2 * steps, backbone.hidden_size) == (backbone.num_frames(len(clip)), 64)
+    # 26 kept steps per 10 s window (3 context steps each side): 4 windows of 1001 mel frames.
+    assert windows == [(1, 1, 1001, 64)] * 4
+    assert backbone.cost_samples(len(clip)) == 4 * 160_000
+    assert backbone.cost_samples(8_001) == backbone.cost_samples(160_000) == 160_000
+    # The first window holds steps 0..28 (26 kept + 3 context): its kept frames are exact.
+    (first,) = backbone.encode([clip[: 29 * CLAP_STEP]])
+    np.testing.assert_array_equal(out[: 2 * 26], first[: 2 * 26])
+
+
+def test_clap_fused_global_branch_and_numpy_random_state(clips):
+    """A fused CLAP (enable_fusion, 'fusion' extractor) runs its global branch with is_longer
+    False, what it does for any clip that fits the window: the extractor's random is_longer flag
+    is discarded, NumPy's global random state is left as it was, and the output equals the fused
+    model fed all four extractor channels with is_longer False."""
+    from transformers import AutoConfig, ClapAudioModel
+
+    kwargs = {**PRESETS["tiny-clap-audio"]["audio_config"], "enable_fusion": True}
+    config = AutoConfig.for_model("clap_audio_model", **kwargs)
+    torch.manual_seed(0)
+    model = ClapAudioModel(config)
+    extractor = _clap_extractor(config)
+    assert extractor.truncation == "fusion"
+    backbone = Backbone(
+        model,
+        config,
+        spec("tiny-clap-audio"),
+        torch.device("cpu"),
+        normalize=False,
+        feature_extractor=extractor,
+    )
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    ours = backbone.encode(clips[:2])
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    from scipy.signal import resample_poly
+
+    waves = [resample_poly(c.astype(np.float64), 3, 1) for c in clips[:2]]
+    mel = extractor(waves, sampling_rate=48_000, return_tensors="pt").input_features
+    assert mel.shape[1] == 4
+    with torch.inference_mode():
+        grid = model.eval()(
+            input_features=mel.float(), is_longer=torch.zeros(2, 1, dtype=torch.bool)
+        ).last_hidden_state
+    for row, out in enumerate(ours):
+        tokens = grid[row].permute(2, 1, 0).reshape(-1, grid.shape[1])
+        np.testing.assert_allclose(out, tokens[: len(out)].numpy(), atol=1e-4, rtol=0)
+
+
+def test_clap_layers_are_last_stage_blocks():
+    backbone = load_backbone(spec("tiny-clap-audio", 1), device="cpu")
+    assert backbone.num_layers == 2 and len(backbone.model.audio_encoder.layers[-1].blocks) == 1
+    every = load_backbone(spec("tiny-clap-audio", "all"), device="cpu")
+    clip = bursts(1.2, seed=5)
+    (stack,) = every.encode([clip])
+    (last,) = load_backbone(spec("tiny-clap-audio"), device="cpu").encode([clip])
+    # "last" is the encoder's final LayerNorm of the last block's output, on the same frames.
+    norm = every.model.audio_encoder.norm
+    with torch.inference_mode():
+        normed = norm(torch.from_numpy(stack[-1])).numpy()
+    np.testing.assert_allclose(last, normed, atol=1e-5, rtol=0)
+
+
+def test_bare_clap_audio_folder_loads(tmp_path, clips):
+    """A folder holding only a ClapAudioModel (model_type clap_audio_model) loads as CLAP too."""
+    model, config = _build_preset("tiny-clap-audio", 4)
+    folder = tmp_path / "clap-audio"
+    model.audio_model.save_pretrained(folder)
+    _clap_extractor(config.audio_config).save_pretrained(folder)
+    bare = load_backbone(BackboneSpec(str(folder), layer="last"), device="cpu")
+    preset = load_backbone(spec("tiny-clap-audio", seed=4), device="cpu")
+    assert bare.arch == "clap" and bare.fingerprint() == preset.fingerprint()
+    np.testing.assert_array_equal(bare.encode(clips[:1])[0], preset.encode(clips[:1])[0])
+
+
+@pytest.mark.parametrize("name", ["tiny-w2v-bert", "tiny-clap-audio"])
+def test_new_presets_are_seeded_and_deterministic(name, clips):
+    a = load_backbone(spec(name, seed=1), device="cpu").encode(clips[:2])
+    b = load_backbone(spec(name, seed=1), device="cpu").encode(clips[:2])
+    c = load_backbone(spec(name, seed=2), device="cpu").encode(clips[:1])[0]
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not np.allclose(a[0], c)
+
+
+@pytest.mark.parametrize(
+    ("name", "layer", "limit", "words"),
+    [
+        ("tiny-w2v-bert", 4, "0..3", "transformer layers"),
+        ("tiny-w2v-bert", -1, "0..3", "transformer layers"),
+        ("tiny-clap-audio", 3, "0..2", "Swin blocks in its last stage"),
+        ("tiny-clap-audio", "middle", "0..2", "Swin blocks in its last stage"),
+    ],
+)
+def test_new_presets_layer_out_of_range(name, layer, limit, words):
+    bad = BackboneSpec(f"preset:{name}", layer=layer, params_key="features.backbones.se_new")
+    with pytest.raises(BackboneError) as error:
+        load_backbone(bad, device="cpu")
+    message = str(error.value)
+    assert "features.backbones.se_new.layer" in message and limit in message and words in message
+
+
+def test_unsupported_w2v_bert_and_clap_checkpoints(tmp_path):
+    import json
+
+    # w2v-BERT with its adapter (it changes the frame rate).
+    folder = save_preset("tiny-w2v-bert", tmp_path / "adapter")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "add_adapter": True}))
+    with pytest.raises(BackboneError, match=r"features\.backbones\.<name>\.source.*add_adapter"):
+        load_backbone(BackboneSpec(str(folder), layer="last"), device="cpu")
+    # w2v-BERT whose extractor does not fit its feature projection (40 mel bins x 2 != 160).
+    folder = save_preset("tiny-w2v-bert", tmp_path / "mels")
+    pre = json.loads((folder / "preprocessor_config.json").read_text())
+    wrong = {**pre, "num_mel_bins": 40, "feature_size": 40}
+    (folder / "preprocessor_config.json").write_text(json.dumps(wrong))
+    with pytest.raises(BackboneError, match="feature_projection_input_dim 160"):
+        load_backbone(BackboneSpec(str(folder), layer="last"), device="cpu")
+    # CLAP whose extractor window (20 s: 2001 mel frames) exceeds what the model takes (1024).
+    folder = save_preset("tiny-clap-audio", tmp_path / "clap")
+    pre = json.loads((folder / "preprocessor_config.json").read_text())
+    long_window = {**pre, "max_length_s": 20, "nb_max_samples": 960_000}
+    (folder / "preprocessor_config.json").write_text(json.dumps(long_window))
+    with pytest.raises(BackboneError, match=r"unsupported CLAP configuration.*2001 mel frames"):
+        load_backbone(BackboneSpec(str(folder), layer="last"), device="cpu")

@@ -5,14 +5,18 @@ local cache, or a local folder written with ``save_pretrained``) and the hidden 
 :func:`load_backbone` turns it into a :class:`Backbone` whose :meth:`Backbone.encode` maps a batch
 of mono 16 kHz clips to per-clip frame features. No call ever reaches the network.
 
-Which hidden state ``layer`` selects (all five architectures):
+Which hidden state ``layer`` selects (wav2vec2, HuBERT, WavLM, data2vec-audio, Whisper and
+w2v-BERT 2.0; CLAP: see its section below):
 
 * ``0``: the input of the first transformer layer (CNN features after the feature projection and
-  the convolutional position embedding; Whisper: conv stem + sinusoidal positions).
+  the convolutional position embedding; Whisper: conv stem + sinusoidal positions; w2v-BERT: the
+  feature projection of the stacked log-mel rows).
 * ``i`` (1..num_layers): the output of transformer layer ``i``, before any final encoder LayerNorm.
 * ``"last"``: the model's ``last_hidden_state``. For post-LN encoders (wav2vec2-base, HuBERT-base,
   data2vec-audio) it equals ``num_layers``; for pre-LN encoders (``do_stable_layer_norm`` large
-  models, Whisper) it carries the encoder's final LayerNorm, as SER-Evals uses it.
+  models, Whisper) it carries the encoder's final LayerNorm, as SER-Evals uses it. w2v-BERT's
+  Conformer layers end in their own LayerNorm and the encoder adds none, so ``"last"`` equals
+  ``num_layers`` (unless the config adds an intermediate FFN, which ``"last"`` then includes).
 * ``"all"``: the ``num_layers + 1`` states ``0..num_layers`` stacked, ``(L+1, frames, hidden)``.
 
 For an integer layer only the first ``layer`` transformer layers are kept in memory and the forward
@@ -36,6 +40,7 @@ architectures still leak padding into a clip's own frames, and both are correcte
 
 With these, batch encode equals single encode to float32 rounding (about 1e-5) for every preset.
 Whisper needs none of it: each clip is padded to its fixed 30 s log-mel window on its own.
+w2v-BERT and CLAP need none either (see their sections).
 
 Long clips are encoded in chunks so that memory does not grow with clip length. Chunks are cut on
 the frame grid with a context margin (1 s each side, fewer for tiny chunks) that is encoded but
@@ -43,6 +48,51 @@ dropped, and each chunk's sample range is chosen so its CNN yields exactly the f
 concatenation has exactly :meth:`Backbone.num_frames` frames. Values differ from a whole-clip pass
 only through the limited attention context (and, for GroupNorm CNNs, the per-chunk normalisation
 statistics): see ``tests/test_backbones.py`` for the measured tolerance.
+
+w2v-BERT 2.0 (arch ``"wav2vec2-bert"``, ``facebook/w2v-bert-2.0``; preset ``tiny-w2v-bert``). The
+input is the checkpoint's ``SeamlessM4TFeatureExtractor``: Kaldi-style 80-bin log-mel frames
+(25 ms window, 10 ms hop, no centring, so ``m = 1 + (n - 400) // 160`` frames for ``n >= 400``
+samples), normalised per mel bin over the whole clip (mean, ``ddof=1`` variance) and stacked in
+pairs into 160-dimensional rows at 50 rows/s. An odd last frame enters the statistics but makes
+no row, so a clip gives ``m // 2`` frames, one per row (the same count as a CNN with a 560-sample
+receptive field and a 320-sample hop; rows past the end of a clip are what the extractor's own
+``attention_mask`` marks as padding). The log-mel frames are computed in bounded segments (frames
+are local; the extractor's output is unchanged) and normalised with the whole clip's statistics
+before any chunking, as the CNN models' waveforms are. Batches are padded in row space with an
+attention mask: the encoder zeroes padded rows, masks attention, masks the Conformer convolution
+module's input and its depthwise convolution is causal (left padded), so right padding never
+reaches a clip's own frames. Long clips are chunked on the row grid with the same context margins
+as the CNN models.
+
+CLAP audio encoder (arch ``"clap"``: ``ClapAudioModel``, the HTS-AT Swin transformer of
+``laion/clap-htsat-unfused``, ``laion/clap-htsat-fused``, ``laion/larger_clap_music_and_speech``;
+preset ``tiny-clap-audio``). The package's audio is 16 kHz; CLAP's extractor expects its own rate
+(48 kHz), so every clip (or chunk) is resampled inside the backbone with the package's polyphase
+resampler (:func:`selm_lib.data.audio.resample`, ratio 3/1), then turned into the log-mel window by
+the checkpoint's own ``ClapFeatureExtractor`` (``max_length_s`` = 10 s, padding as it ships,
+``"repeatpad"``: a short clip is repeated to fill the window, then zero padded). The model sees a
+fixed window, like Whisper: a clip's window never depends on the other clips of a batch, so batch
+encode equals single encode. Its ``last_hidden_state`` is not a sequence of 20 ms frames but a
+token grid, ``(hidden, F, T)`` per window: with the real geometry (spec_size 256, 4x4 patches, four
+stages) ``T = 32`` time steps of 10 s / 32 = 312.5 ms and ``F = 2`` frequency bands (low, high half
+of the mel axis). SER-Evals applies its head to every one of these tokens and averages the logits
+(its embeddings are the whole grid flattened), so a *frame* here is one token: the grid is
+flattened time-major, frame ``k = t * F + f``, which keeps every token the head would see and keeps
+the frame axis in time order (``frame_rate = F * T / 10 s = 6.4`` frames/s). A clip of ``n``
+samples keeps the time steps that overlap it, ``F * ceil(n / S)`` frames with ``S`` = 10 s * 16 kHz
+/ T samples per step (5000): at least one step for any non-empty clip; the steps after the clip,
+which hold only the repeat padding, are dropped (as Whisper keeps its first ``len // 320``
+frames; SER-Evals keeps the whole window). Longer clips are cut into windows on the step grid with
+the usual context margin (3 steps each side), never with the extractor's random crop
+(``rand_trunc``) or random fusion crops, so encoding is deterministic. Fused checkpoints
+(``enable_fusion``) run their global branch with ``is_longer = False``, what they do for every clip
+that fits the window; the extractor's random ``is_longer`` flag is discarded and NumPy's global
+random state is left untouched. A *layer* is a Swin block of the last stage, the only blocks on the
+final token grid and width (earlier stages have finer grids and narrower states): ``0`` is the
+input of the last stage (the patch merging output of the stage before), ``i`` the output of its
+block ``i`` (``num_layers = depths[-1]``, 2 for HTS-AT's depths (2, 2, 6, 2)), ``"last"`` the
+encoder's ``last_hidden_state`` (after its final LayerNorm), ``"all"`` the ``depths[-1] + 1``
+states. Every state is reordered to the same time-major frames.
 
 ``preset:logmel`` (arch ``"logmel"``) is a non-neural baseline with no weights
 (:class:`LogMelBackbone`): ``log(mel + 1e-6)`` of the power spectrum, 80 Slaney mel bands over
@@ -76,9 +126,13 @@ from torch import nn
 
 SAMPLE_RATE = 16_000
 PRESET_PREFIX = "preset:"
-ARCHITECTURES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper")
+CNN_ARCHITECTURES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")  # raw waveform + CNN
+ARCHITECTURES = (*CNN_ARCHITECTURES, "whisper", "wav2vec2-bert", "clap")
+_ARCH_ALIASES = {"clap_audio_model": "clap"}  # a bare ClapAudioModel folder is the CLAP family
 CHUNK_CONTEXT_SECONDS = 1.0  # context encoded (and dropped) on each side of a chunk
 WHISPER_SAMPLES_PER_FRAME = 320  # 10 ms mel hop x conv stride 2
+# SeamlessM4TFeatureExtractor (w2v-BERT): Kaldi frames of 400 samples every 160 (fixed in its code).
+KALDI_WINDOW, KALDI_HOP = 400, 160
 
 # Standard wav2vec2 CNN: kernels/strides give 400-sample receptive field, 320-sample hop (50 Hz).
 _CONV = {
@@ -180,6 +234,52 @@ PRESETS: dict[str, dict[str, Any]] = {
         "forced_decoder_ids": None,
     },
 }
+PRESETS["tiny-w2v-bert"] = {
+    # w2v-BERT 2.0 (Conformer over stacked log-mel rows): relative_key positions (64 left, 8 right)
+    # and the causal depthwise convolution of the real model, at a fraction of its width.
+    "model_type": "wav2vec2-bert",
+    **_NO_SPEC_AUGMENT,
+    "hidden_size": 64,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "feature_projection_input_dim": 160,  # 80 mel bins x stride 2
+    "conv_depthwise_kernel_size": 15,
+    "position_embeddings_type": "relative_key",
+    "left_max_position_embeddings": 64,
+    "right_max_position_embeddings": 8,
+    "add_adapter": False,
+    "use_intermediate_ffn_before_adapter": False,
+}
+PRESETS["tiny-clap-audio"] = {
+    # A whole ClapModel as LAION ships it (the text tower is tiny and dropped at load). The audio
+    # tower keeps the real HTS-AT geometry, so the real 10 s window, 64 mel bins and 2 x 32 token
+    # grid, with narrow stages (8, 16, 32, 64 channels) and the real last stage of two blocks.
+    "model_type": "clap",
+    "audio_config": {
+        "spec_size": 256,
+        "num_mel_bins": 64,
+        "patch_size": 4,
+        "patch_stride": [4, 4],
+        "window_size": 8,
+        "patch_embeds_hidden_size": 8,
+        "depths": [1, 1, 1, 2],
+        "num_attention_heads": [1, 2, 4, 8],
+        "hidden_size": 64,
+        "enable_fusion": False,
+        "hidden_dropout_prob": 0.0,
+        "drop_path_rate": 0.0,
+    },
+    "text_config": {
+        "vocab_size": 64,
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "max_position_embeddings": 40,
+    },
+    "projection_dim": 16,
+}
 # The same Whisper encoder with a 10 s window (500 positions): clips are still padded to the
 # window and cut to len // 320 frames, longer ones chunked by window, at a third of the cost of
 # the 30 s window on a CPU. The SER-Evals default uses it; real Whisper checkpoints are 30 s.
@@ -244,13 +344,24 @@ class Backbone:
         self.arch = _arch(config, spec)
         self.device = device
         self.normalize = normalize  # zero-mean unit-variance per clip, as the checkpoint expects
-        self.feature_extractor = feature_extractor  # Whisper log-mel extractor (None otherwise)
+        # The checkpoint's own front end: Whisper / SeamlessM4T (w2v-BERT) / CLAP log-mel extractor.
+        self.feature_extractor = feature_extractor
+        self._freq_bins = 1  # frames per time step (CLAP: its F frequency bands; else 1)
+        window_frames = 0  # fixed input window in time steps (Whisper, CLAP; 0: none)
         if self.arch == "whisper":
             self.hidden_size = int(config.d_model)
             self.num_layers = int(config.encoder_layers)
             self._stride, self._receptive = WHISPER_SAMPLES_PER_FRAME, WHISPER_SAMPLES_PER_FRAME
             self._conv: list[tuple[int, int]] = []
             window_frames = int(config.max_source_positions)
+            self._max_samples = window_frames * WHISPER_SAMPLES_PER_FRAME
+        elif self.arch == "clap":
+            window_frames, self._freq_bins, step = _clap_geometry(config, feature_extractor, spec)
+            self.hidden_size = int(config.patch_embeds_hidden_size * 2 ** (len(config.depths) - 1))
+            self.num_layers = int(config.depths[-1])
+            self._stride, self._receptive, self._conv = step, step, []
+            self._clap_segments = int(config.spec_size) // int(config.num_mel_bins)  # freq_ratio
+            self._max_samples = window_frames * step
         else:
             if getattr(config, "add_adapter", False):
                 raise BackboneError(
@@ -259,33 +370,35 @@ class Backbone:
                 )
             self.hidden_size = int(config.hidden_size)
             self.num_layers = int(config.num_hidden_layers)
-            self._conv = list(zip(config.conv_kernel, config.conv_stride, strict=True))
+            if self.arch == "wav2vec2-bert":
+                _check_seamless_extractor(feature_extractor, config, spec)
+                stack = int(feature_extractor.stride)
+                # Kaldi frames, then rows of `stack` frames: frame counts as a two-layer "CNN".
+                self._conv = [(KALDI_WINDOW, KALDI_HOP), (stack, stack)]
+            else:
+                self._conv = list(zip(config.conv_kernel, config.conv_stride, strict=True))
             self._stride = math.prod(s for _, s in self._conv)
             self._receptive = 1 + sum(
                 (k - 1) * math.prod(s for _, s in self._conv[:i])
                 for i, (k, _) in enumerate(self._conv)
             )
-            window_frames = 0
-        self.frame_rate = SAMPLE_RATE / self._stride
-        self.layer = _check_layer(spec, self.num_layers)
+            self._max_samples = int(round(spec.chunk_seconds * SAMPLE_RATE))
+        step_rate = SAMPLE_RATE / self._stride  # time steps per second
+        self.frame_rate = step_rate * self._freq_bins
+        self.layer = _check_layer(spec, self.num_layers, self.arch)
 
-        # Chunk plan in frames: K kept frames per chunk plus C context frames on each side.
-        if self.arch == "whisper":
-            chunk_frames = window_frames  # the fixed 30 s window bounds memory whatever the clip
+        # Chunk plan in time steps: K kept steps per chunk plus C context steps on each side.
+        if window_frames:
+            chunk_frames = window_frames  # the fixed window bounds memory whatever the clip
         else:
-            chunk_frames = int(spec.chunk_seconds * self.frame_rate)
+            chunk_frames = int(spec.chunk_seconds * step_rate)
         if chunk_frames < 4:
             raise BackboneError(
                 f"chunk_seconds = {spec.chunk_seconds} is too small (at least "
-                f"{4 / self.frame_rate:g} s); set features.chunk_seconds to a larger value"
+                f"{4 / step_rate:g} s); set features.chunk_seconds to a larger value"
             )
-        self._context = min(round(CHUNK_CONTEXT_SECONDS * self.frame_rate), chunk_frames // 4)
+        self._context = min(round(CHUNK_CONTEXT_SECONDS * step_rate), chunk_frames // 4)
         self._chunk_keep = chunk_frames - 2 * self._context
-        self._max_samples = (
-            window_frames * WHISPER_SAMPLES_PER_FRAME
-            if self.arch == "whisper"
-            else int(round(spec.chunk_seconds * SAMPLE_RATE))
-        )
 
         self.model = model.eval().requires_grad_(False).to(device)
         self._layers = _transformer_layers(self.model, self.arch)
@@ -304,6 +417,8 @@ class Backbone:
         n = int(num_samples)
         if self.arch == "whisper":
             return max(n, 0) // WHISPER_SAMPLES_PER_FRAME
+        if self.arch == "clap":  # every time step that overlaps the clip, F frames each
+            return self._freq_bins * -(-max(n, 0) // self._stride)
         for kernel, stride in self._conv:
             if n < kernel:
                 return 0
@@ -311,9 +426,14 @@ class Backbone:
         return n
 
     def cost_samples(self, num_samples: int) -> int:
-        """Samples the encoder actually processes for a clip (Whisper pads to 30 s windows)."""
+        """Samples the encoder actually processes for a clip (Whisper pads to 30 s windows,
+        CLAP to its 10 s windows, one per chunk)."""
         if self.arch == "whisper":
             return max(1, math.ceil(num_samples / self._max_samples)) * self._max_samples
+        if self.arch == "clap":
+            steps = self.num_frames(num_samples) // self._freq_bins
+            windows = 1 if num_samples <= self._max_samples else -(-steps // self._chunk_keep)
+            return windows * self._max_samples
         return int(num_samples)
 
     def encode(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -321,8 +441,8 @@ class Backbone:
 
         Returns per clip a float32 array ``(frames, hidden)`` (int or ``"last"`` layer) or
         ``(num_layers + 1, frames, hidden)`` (``"all"``), with ``frames == num_frames(len(clip))``.
-        Clips up to ``chunk_seconds`` (Whisper: 30 s) go through one padded forward pass; longer
-        clips are encoded chunk by chunk.
+        Clips up to ``chunk_seconds`` (Whisper: its 30 s window, CLAP: its 10 s window) go through
+        one padded forward pass; longer clips are encoded chunk by chunk.
         """
         clips = [self._prepare(w, i) for i, w in enumerate(waveforms)]
         outputs: list[np.ndarray | None] = [None] * len(clips)
@@ -349,10 +469,15 @@ class Backbone:
             }  # where the weights came from does not change them
             digest.update(json.dumps(config, sort_keys=True, default=str).encode())
             digest.update(f"normalize={self.normalize}".encode())
+            if self.arch in _FRONT_END_KEYS:  # the log-mel settings these models are fed with
+                keys = _FRONT_END_KEYS[self.arch]
+                front = {k: getattr(self.feature_extractor, k, None) for k in keys}
+                digest.update(json.dumps(front, sort_keys=True, default=str).encode())
             for name, tensor in sorted(self.model.state_dict().items()):
                 array = tensor.detach().to("cpu").contiguous()
                 digest.update(f"{name}:{array.dtype}:{tuple(array.shape)}".encode())
-                digest.update(array.view(torch.uint8).numpy().tobytes())
+                # reshape: 0-d buffers (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+                digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -382,25 +507,38 @@ class Backbone:
         return np.zeros(shape, dtype=np.float32)
 
     def _encode_long(self, clip: np.ndarray) -> np.ndarray:
-        """Chunks on the frame grid: chunk frames [lo, hi) need samples [lo*S, (hi-1)*S + R)."""
-        total = self.num_frames(len(clip))
+        """Chunks on the step grid: steps [lo, hi) need samples [lo*S, (hi-1)*S + R).
+
+        w2v-BERT chunks its whole-clip normalised rows instead (one row per step); CLAP's steps
+        hold ``F`` frames each."""
+        total = self.num_frames(len(clip)) // self._freq_bins
+        rows = self._bert_rows(clip) if self.arch == "wav2vec2-bert" else None
+        per_step = self._freq_bins
         pieces = []
         for start in range(0, total, self._chunk_keep):
             stop = min(total, start + self._chunk_keep)
             lo, hi = max(0, start - self._context), min(total, stop + self._context)
-            end = len(clip) if hi == total else (hi - 1) * self._stride + self._receptive
-            (array,) = self._forward([clip[lo * self._stride : end]])
-            pieces.append(array[..., start - lo : stop - lo, :])  # drop the context frames
+            if rows is not None:
+                (array,) = self._forward_rows([rows[lo:hi]])
+            else:
+                end = len(clip) if hi == total else (hi - 1) * self._stride + self._receptive
+                (array,) = self._forward([clip[lo * self._stride : end]])
+            # drop the context steps
+            pieces.append(array[..., (start - lo) * per_step : (stop - lo) * per_step, :])
         return np.concatenate(pieces, axis=-2)
 
     def _forward(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         """One padded forward pass; every output cut to its clip's own frame count."""
+        if self.arch == "wav2vec2-bert":
+            return self._forward_rows([self._bert_rows(c) for c in clips])
         frames = [self.num_frames(len(c)) for c in clips]
         if self.arch == "whisper":
             features = self.feature_extractor(
                 clips, sampling_rate=SAMPLE_RATE, return_tensors="pt", padding="max_length"
             ).input_features  # (B, mels, 3000): each clip padded to the window on its own
             inputs = {"input_features": features.to(self.device)}
+        elif self.arch == "clap":
+            inputs = self._clap_inputs(clips)
         else:
             longest = max(len(c) for c in clips)
             batch = np.zeros((len(clips), longest), dtype=np.float32)  # (B, N) zero padded
@@ -412,6 +550,25 @@ class Backbone:
                 lengths = torch.tensor(self._lengths, device=self.device)
                 mask = torch.arange(longest, device=self.device)[None, :] < lengths[:, None]
                 inputs["attention_mask"] = mask.long()  # (B, N)
+        return self._run(inputs, frames)
+
+    def _forward_rows(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        """w2v-BERT: one forward pass over per-clip feature rows, padded with a row mask."""
+        frames = [len(r) for r in rows]
+        longest, width = max(frames), rows[0].shape[1]
+        pad = float(getattr(self.feature_extractor, "padding_value", 0.0))
+        batch = np.full((len(rows), longest, width), pad, dtype=np.float32)  # (B, T, 160)
+        for row, array in enumerate(rows):
+            batch[row, : len(array)] = array
+        inputs = {"input_features": torch.from_numpy(batch).to(self.device)}
+        if any(n < longest for n in frames):
+            lengths = torch.tensor(frames, device=self.device)
+            mask = torch.arange(longest, device=self.device)[None, :] < lengths[:, None]
+            inputs["attention_mask"] = mask.long()  # (B, T): what the extractor returns
+        return self._run(inputs, frames)
+
+    def _run(self, inputs: dict[str, torch.Tensor], frames: list[int]) -> list[np.ndarray]:
+        """Run the model on prepared inputs; keep the requested state, cut to ``frames``."""
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16)
             if self.device.type == "cuda"
@@ -425,19 +582,94 @@ class Backbone:
                 warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
                 try:
                     output = self.model(**inputs)
-                    last = output.last_hidden_state
+                    last = self._frames_of_last(output.last_hidden_state)
                 except _StopForward:
                     last = None
+            captured = [self._frames_of_state(state) for state in self._captured]
             if self.layer == "all":
-                hidden = torch.stack(self._captured, dim=1)  # (B, L+1, T, D)
+                hidden = torch.stack(captured, dim=1)  # (B, L+1, T, D)
             elif self.layer == "last":
                 hidden = last  # (B, T, D)
             else:
-                hidden = self._captured[0]  # (B, T, D)
+                hidden = captured[0]  # (B, T, D)
             hidden = hidden.float().cpu().numpy()
         finally:
             self._captured, self._stop_at, self._lengths = None, None, None
         return [np.ascontiguousarray(hidden[row, ..., :n, :]) for row, n in enumerate(frames)]
+
+    def _frames_of_state(self, state: torch.Tensor) -> torch.Tensor:
+        """A captured hidden state as ``(B, frames, D)``. CLAP's Swin tokens ``(B, H*W, D)`` are
+        row-major over the last stage's image grid, whose rows are ``freq_ratio`` time segments
+        of ``F`` bands and whose columns are time within a segment: reorder to time-major."""
+        if self.arch != "clap":
+            return state
+        batch, _, width = state.shape
+        segments = self._clap_segments
+        grid = state.reshape(batch, segments, self._freq_bins, -1, width)  # (B, S, F, W, D)
+        return grid.permute(0, 1, 3, 2, 4).reshape(batch, -1, width)  # frame = t * F + f
+
+    def _frames_of_last(self, last: torch.Tensor) -> torch.Tensor:
+        """``last_hidden_state`` as ``(B, frames, D)``; CLAP's is ``(B, D, F, T)``."""
+        if self.arch != "clap":
+            return last
+        batch, width = last.shape[:2]
+        return last.permute(0, 3, 2, 1).reshape(batch, -1, width)  # frame = t * F + f
+
+    def _bert_rows(self, clip: np.ndarray) -> np.ndarray:
+        """w2v-BERT input rows of one clip, ``(num_frames, mels * stride)`` float32: the
+        checkpoint's SeamlessM4T log-mel frames, computed in bounded segments, normalised per mel
+        bin over the whole clip and stacked (see the module docstring)."""
+        extractor = self.feature_extractor
+        mels, stack = int(extractor.num_mel_bins), int(extractor.stride)
+        kaldi = 0 if len(clip) < KALDI_WINDOW else 1 + (len(clip) - KALDI_WINDOW) // KALDI_HOP
+        rows = kaldi // stack
+        if rows == 0:
+            return np.zeros((0, mels * stack), dtype=np.float32)
+        # Segments of an even multiple of `stack` frames (frames are local: exact output).
+        segment = max(
+            stack, int(self.spec.chunk_seconds * SAMPLE_RATE / KALDI_HOP) // stack * stack
+        )
+        pieces = []
+        for first in range(0, kaldi, segment):
+            last = min(kaldi, first + segment)
+            samples = clip[first * KALDI_HOP : (last - 1) * KALDI_HOP + KALDI_WINDOW]
+            stacked = extractor(
+                [samples],
+                sampling_rate=SAMPLE_RATE,
+                do_normalize_per_mel_bins=False,
+                pad_to_multiple_of=stack,
+                return_tensors="np",
+            ).input_features[0]  # (ceil(frames / stack), mels * stack), zero-row padded
+            pieces.append(stacked.reshape(-1, mels)[: last - first])
+        # (kaldi, mels) laid out frame-contiguous like the extractor's own array, so that NumPy
+        # sums in the same order and the normalised rows equal the extractor's bit for bit.
+        logmel = np.asfortranarray(np.concatenate(pieces, axis=0))
+        # The extractor's own normalisation, over every frame of the clip (ddof=1 variance).
+        normed = (logmel - logmel.mean(0, keepdims=True)) / np.sqrt(
+            logmel.var(0, ddof=1, keepdims=True) + 1e-7
+        )
+        return np.ascontiguousarray(normed[: rows * stack].reshape(rows, mels * stack), np.float32)
+
+    def _clap_inputs(self, clips: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """CLAP: each clip resampled to the extractor's rate (48 kHz) and made into its own
+        log-mel window by the checkpoint's extractor (see the module docstring)."""
+        from selm_lib.data.audio import resample
+
+        extractor = self.feature_extractor
+        rate, window = int(extractor.sampling_rate), int(extractor.nb_max_samples)
+        waves = [resample(clip, SAMPLE_RATE, rate)[:window] for clip in clips]
+        state = np.random.get_state()  # "fusion" draws a random is_longer flag: leave no trace
+        try:
+            mel = extractor(
+                waves, max_length=window, sampling_rate=rate, return_tensors="np"
+            ).input_features  # (B, 1 or 4, mel frames, mels); the 4 fusion copies are equal
+        finally:
+            np.random.set_state(state)
+        features = torch.from_numpy(np.ascontiguousarray(mel[:, :1], dtype=np.float32))
+        inputs = {"input_features": features.to(self.device)}
+        if getattr(self.config, "enable_fusion", False):  # global branch only: no clip is longer
+            inputs["is_longer"] = torch.zeros(len(clips), 1, dtype=torch.bool, device=self.device)
+        return inputs
 
     def _install_hooks(self) -> None:
         """Hooks that capture hidden states and keep padding out of each clip's frames."""
@@ -462,8 +694,8 @@ class Backbone:
 
             layer.register_forward_hook(after)
 
-        if self.arch == "whisper":
-            return
+        if self.arch not in CNN_ARCHITECTURES:
+            return  # log-mel front ends: nothing of the padding reaches a clip's own frames
         # GroupNorm in the CNN: recompute over each clip's own frames (see module docstring).
         conv_layers = getattr(self.model.feature_extractor, "conv_layers", [])
         for depth, conv_layer in enumerate(conv_layers):
@@ -667,7 +899,7 @@ def _no_progress_bars() -> Iterator[None]:
 
 
 def preset_config(name: str) -> Any:
-    """The transformers config of a preset (``tiny-wav2vec2`` ... ``tiny-whisper``)."""
+    """The transformers config of a preset (``tiny-wav2vec2`` ... ``tiny-clap-audio``)."""
     from transformers import AutoConfig
 
     if name not in PRESETS:
@@ -677,7 +909,8 @@ def preset_config(name: str) -> Any:
 
 
 def _build_preset(name: str, seed: int) -> tuple[nn.Module, Any]:
-    """Seeded random model from a preset config: the full model (Whisper: encoder + decoder)."""
+    """Seeded random model from a preset config: the full model (Whisper: encoder + decoder,
+    CLAP: audio + text towers), as the real checkpoint holds it."""
     from transformers import AutoModel
 
     config = preset_config(name)
@@ -692,6 +925,10 @@ def _audio_extractor(arch: str, config: Any):
 
     if arch == "whisper":
         return _whisper_extractor(config)
+    if arch == "wav2vec2-bert":
+        return _seamless_extractor(config)
+    if arch in ("clap", "clap_audio_model"):
+        return _clap_extractor(getattr(config, "audio_config", config))
     # return_attention_mask as Hugging Face ships it (False for GroupNorm CNNs); encode() always
     # masks and corrects GroupNorm itself, so this flag only matters to other readers.
     return Wav2Vec2FeatureExtractor(
@@ -714,6 +951,39 @@ def _whisper_extractor(config: Any):
         hop_length=160,
         chunk_length=int(round(window_s)),
         n_fft=400,
+    )
+
+
+def _seamless_extractor(config: Any):
+    """w2v-BERT's SeamlessM4TFeatureExtractor (80 Kaldi mel bins stacked by 2), no download.
+    Its ``padding_value`` never matters here: padded rows are masked."""
+    from transformers import SeamlessM4TFeatureExtractor
+
+    stride = 2
+    mels = int(config.feature_projection_input_dim) // stride
+    return SeamlessM4TFeatureExtractor(
+        feature_size=mels,
+        num_mel_bins=mels,
+        sampling_rate=SAMPLE_RATE,
+        stride=stride,
+    )
+
+
+def _clap_extractor(config: Any):
+    """ClapFeatureExtractor for a CLAP audio config, no download: 48 kHz, 10 s window,
+    ``repeatpad``; fused models get ``truncation="fusion"`` (torchaudio/HTK mel filters), unfused
+    ones ``"rand_trunc"`` (librosa/Slaney filters), as LAION's checkpoints pair them. Clips never
+    exceed the window here, so neither random crop is ever drawn."""
+    from transformers import ClapFeatureExtractor
+
+    return ClapFeatureExtractor(
+        feature_size=int(config.num_mel_bins),
+        sampling_rate=48_000,
+        hop_length=480,
+        max_length_s=10,
+        fft_window_size=1024,
+        truncation="fusion" if config.enable_fusion else "rand_trunc",
+        padding="repeatpad",
     )
 
 
@@ -766,18 +1036,25 @@ def load_backbone(spec: BackboneSpec, device: str = "auto") -> Backbone:
                 f"Known presets: {_known_presets()}"
             )
         model, config = _build_preset(name, spec.seed)
-        if config.model_type == "whisper":
+        arch = config.model_type
+        if arch == "whisper":
             model = model.get_encoder()
-        whisper = config.model_type == "whisper"
-        extractor = _whisper_extractor(config) if whisper else None
+        elif arch == "clap":
+            model, config = model.audio_model, config.audio_config  # the audio tower only
+        extractor = _audio_extractor(arch, config) if arch not in CNN_ARCHITECTURES else None
         return Backbone(
-            model, config, spec, torch_device, normalize=not whisper, feature_extractor=extractor
+            model,
+            config,
+            spec,
+            torch_device,
+            normalize=arch in CNN_ARCHITECTURES,
+            feature_extractor=extractor,
         )
     return _load_pretrained(source, spec, torch_device)
 
 
 def _load_pretrained(source: str, spec: BackboneSpec, device: torch.device) -> Backbone:
-    from transformers import AutoConfig, AutoModel, WhisperModel
+    from transformers import AutoConfig, AutoModel, ClapAudioModel, ClapModel, WhisperModel
 
     folder = Path(source).expanduser()
     # Hub names are "name" or "org/name"; anything else that is not a folder is a missing path.
@@ -821,6 +1098,15 @@ def _load_pretrained(source: str, spec: BackboneSpec, device: torch.device) -> B
             model = WhisperModel.from_pretrained(
                 location, config=config, local_files_only=True, dtype=torch.float32
             ).get_encoder()  # encoder only; the decoder is dropped with the wrapper
+        elif config.model_type == "clap":  # a whole ClapModel (LAION): keep the audio tower
+            model = ClapModel.from_pretrained(
+                location, config=config, local_files_only=True, dtype=torch.float32
+            ).audio_model
+            config = config.audio_config
+        elif arch == "clap":  # a bare ClapAudioModel folder
+            model = ClapAudioModel.from_pretrained(
+                location, config=config, local_files_only=True, dtype=torch.float32
+            )
         else:
             model = AutoModel.from_pretrained(
                 location, config=config, local_files_only=True, dtype=torch.float32
@@ -835,7 +1121,7 @@ def _remote_code_error(spec: BackboneSpec) -> BackboneError:
         "(config.json has an auto_map, as MERT's does) and loads only with "
         "trust_remote_code=True, which this package never sets (it would run code from the "
         "checkpoint). Choose a backbone that transformers implements (wav2vec2, hubert, wavlm, "
-        "data2vec-audio, whisper) or remove the entry."
+        "data2vec-audio, whisper, wav2vec2-bert, clap) or remove the entry."
     )
 
 
@@ -852,20 +1138,32 @@ def _refuse_remote_code(spec: BackboneSpec, location: str) -> None:
 
 
 def _preprocessing(location: str, arch: str, config: Any) -> tuple[bool, Any]:
-    """The checkpoint's own preprocessing: ``do_normalize`` (CNN models) or the Whisper extractor.
+    """The checkpoint's own preprocessing: ``do_normalize`` (CNN models) or its log-mel extractor
+    (Whisper, w2v-BERT's SeamlessM4T, CLAP).
 
     Falls back to normalising (the wav2vec2/HuBERT/WavLM default) or to an extractor built from the
-    config when the checkpoint ships no ``preprocessor_config.json``.
+    config when the checkpoint ships no ``preprocessor_config.json`` (or one of another class).
     """
-    from transformers import AutoFeatureExtractor, WhisperFeatureExtractor
+    from transformers import (
+        AutoFeatureExtractor,
+        ClapFeatureExtractor,
+        SeamlessM4TFeatureExtractor,
+        WhisperFeatureExtractor,
+    )
 
     try:
         extractor = AutoFeatureExtractor.from_pretrained(location, local_files_only=True)
     except (OSError, ValueError, KeyError):
         extractor = None
-    if arch == "whisper":
-        if not isinstance(extractor, WhisperFeatureExtractor):
-            extractor = _whisper_extractor(config)
+    expected = {
+        "whisper": (WhisperFeatureExtractor, _whisper_extractor),
+        "wav2vec2-bert": (SeamlessM4TFeatureExtractor, _seamless_extractor),
+        "clap": (ClapFeatureExtractor, _clap_extractor),
+    }
+    if arch in expected:
+        kind, build = expected[arch]
+        if not isinstance(extractor, kind):
+            extractor = build(config)
         return False, extractor
     return bool(getattr(extractor, "do_normalize", True)), None
 
@@ -878,6 +1176,7 @@ def _device(device: str) -> torch.device:
 
 def _arch(config: Any, spec: BackboneSpec) -> str:
     arch = getattr(config, "model_type", "")
+    arch = _ARCH_ALIASES.get(arch, arch)
     if arch not in ARCHITECTURES:
         raise BackboneError(
             f"{spec.key('source')} = {spec.source!r}: model type {arch!r} is not supported; "
@@ -886,7 +1185,7 @@ def _arch(config: Any, spec: BackboneSpec) -> str:
     return arch
 
 
-def _check_layer(spec: BackboneSpec, num_layers: int) -> int | str:
+def _check_layer(spec: BackboneSpec, num_layers: int, arch: str = "") -> int | str:
     layer = spec.layer
     if isinstance(layer, str) and layer.strip().lstrip("-").isdigit():
         layer = int(layer)
@@ -894,9 +1193,18 @@ def _check_layer(spec: BackboneSpec, num_layers: int) -> int | str:
         return layer
     if isinstance(layer, int) and not isinstance(layer, bool) and 0 <= layer <= num_layers:
         return layer
+    if arch == "clap":
+        what = (
+            f"{num_layers} Swin blocks in its last stage (the only layers on the final token "
+            f"grid), so use an integer 0..{num_layers} (0 = input of the last stage)"
+        )
+    else:
+        what = (
+            f"{num_layers} transformer layers, so use an integer 0..{num_layers} "
+            "(0 = input of the first layer)"
+        )
     raise BackboneError(
-        f"{spec.key('layer')} = {spec.layer!r} is out of range: {spec.source} has {num_layers} "
-        f"transformer layers, so use an integer 0..{num_layers} (0 = input of the first layer), "
+        f"{spec.key('layer')} = {spec.layer!r} is out of range: {spec.source} has {what}, "
         "'last' or 'all'"
     )
 
@@ -904,4 +1212,101 @@ def _check_layer(spec: BackboneSpec, num_layers: int) -> int | str:
 def _transformer_layers(model: nn.Module, arch: str) -> nn.ModuleList:
     if arch == "whisper":
         return model.layers  # WhisperEncoder
+    if arch == "clap":
+        return model.audio_encoder.layers[-1].blocks  # ClapAudioModel: the last Swin stage
     return model.encoder.layers
+
+
+#: Front-end settings that change what a w2v-BERT / CLAP model is fed (part of the fingerprint).
+_FRONT_END_KEYS = {
+    "wav2vec2-bert": ("sampling_rate", "num_mel_bins", "feature_size", "stride"),
+    "clap": (
+        "sampling_rate",
+        "feature_size",
+        "fft_window_size",
+        "hop_length",
+        "max_length_s",
+        "frequency_min",
+        "frequency_max",
+        "top_db",
+        "truncation",
+        "padding",
+    ),
+}
+
+
+def _check_seamless_extractor(extractor: Any, config: Any, spec: BackboneSpec) -> None:
+    """The w2v-BERT front end must be a 16 kHz SeamlessM4T extractor whose stacked rows have the
+    width the model's feature projection expects."""
+    from transformers import SeamlessM4TFeatureExtractor
+
+    if not isinstance(extractor, SeamlessM4TFeatureExtractor):
+        raise BackboneError(
+            f"{spec.key('source')} = {spec.source!r}: a w2v-BERT model needs the "
+            f"SeamlessM4TFeatureExtractor front end, got {type(extractor).__name__}; put the "
+            "checkpoint's preprocessor_config.json next to its weights"
+        )
+    width = int(extractor.num_mel_bins) * int(extractor.stride)
+    if int(extractor.sampling_rate) != SAMPLE_RATE or width != config.feature_projection_input_dim:
+        raise BackboneError(
+            f"{spec.key('source')} = {spec.source!r}: its preprocessor_config.json "
+            f"(sampling_rate {extractor.sampling_rate}, {extractor.num_mel_bins} mel bins x "
+            f"stride {extractor.stride}) does not fit the model ({SAMPLE_RATE} Hz, "
+            f"feature_projection_input_dim {config.feature_projection_input_dim}); use the "
+            "checkpoint's own preprocessor_config.json"
+        )
+
+
+def _clap_geometry(config: Any, extractor: Any, spec: BackboneSpec) -> tuple[int, int, int]:
+    """CLAP's final token grid: time steps per window, frequency bands, 16 kHz samples per step.
+
+    The grid follows ClapAudioEncoder: the ``(spec_size * freq_ratio) x num_mel_bins`` mel image is
+    folded into ``freq_ratio`` time segments, patched by ``patch_stride`` and halved by each patch
+    merging (``len(depths) - 1``)."""
+    from transformers import ClapFeatureExtractor
+
+    key = spec.key("source")
+    if not isinstance(extractor, ClapFeatureExtractor):
+        raise BackboneError(
+            f"{key} = {spec.source!r}: a CLAP model needs the ClapFeatureExtractor front end, got "
+            f"{type(extractor).__name__}; put the checkpoint's preprocessor_config.json next to "
+            "its weights"
+        )
+    stride = config.patch_stride
+    stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    spec_size, mels, merges = (
+        int(config.spec_size),
+        int(config.num_mel_bins),
+        len(config.depths) - 1,
+    )
+    ratio = spec_size // mels if mels else 0
+    side = spec_size // stride[0] // 2**merges  # final grid rows (= columns: a square image)
+    bands = side // ratio if ratio else 0
+    steps = ratio * (spec_size // stride[1] // 2**merges)
+    window = float(extractor.max_length_s) * SAMPLE_RATE
+    mel_frames = int(extractor.nb_max_samples) // int(extractor.hop_length) + 1
+    problems = []
+    if int(extractor.feature_size) != mels:
+        problems.append(f"the extractor gives {extractor.feature_size} mel bins, the model {mels}")
+    if ratio < 1 or spec_size % mels or bands < 1 or side % ratio:
+        problems.append(
+            f"spec_size {spec_size} / num_mel_bins {mels} / patch_stride {list(stride)} / "
+            f"{merges + 1} stages give no whole token grid"
+        )
+    elif mel_frames > spec_size * ratio:
+        problems.append(
+            f"a {extractor.max_length_s} s window has {mel_frames} mel frames, more than the "
+            f"{spec_size * ratio} the model takes"
+        )
+    elif window % steps:
+        problems.append(
+            f"its {extractor.max_length_s} s window does not split into {steps} time steps of "
+            "whole 16 kHz samples"
+        )
+    if problems:
+        raise BackboneError(
+            f"{key} = {spec.source!r}: unsupported CLAP configuration: {'; '.join(problems)}. "
+            "Use a LAION CLAP checkpoint with its own preprocessor_config.json (or the "
+            "tiny-clap-audio preset)"
+        )
+    return steps, bands, int(window) // steps
