@@ -66,6 +66,7 @@ from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_sections
 from selm_lib.evaluation import results as evaluate
+from selm_lib.evaluation import vocab_results
 from selm_lib.evaluation.baseline import baseline_balanced
 from selm_lib.report import plots
 from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
@@ -249,6 +250,53 @@ if calibration["temperature_scaling"]:
         calibration["ood"], corpora, shown, scaled=True, title="OOD, after temperature scaling"
     )
     plt.show()
+
+# %% [markdown]
+# ## Agreement with the annotators
+#
+# Where a test corpus ships its annotators' votes (CREMA-D `processedResults/tabulatedVotes.csv`,
+# voice-only ratings; IEMOCAP's evaluator lines in `EmoEvaluation`; MSP-Podcast's detailed
+# labels), each method's predicted class distribution is compared with the human one over the
+# test classes: the Jensen-Shannon divergence (base 2: 0 = the same distribution, 1 = disjoint;
+# for methods with class scores), the soft accuracy (the share of the votes that went to the
+# predicted class) and the human ceiling (the share of the plurality class: what a method
+# that always picks the annotators' favourite would get).
+
+# %%
+agreement = vocab_results.agreement_table(result.metrics)
+if agreement.empty:
+    display(Markdown("No test corpus of this run has annotator votes."))
+else:
+    display(agreement)
+
+# %% [markdown]
+# ## Open vocabulary: the label set and its words chosen at test time
+#
+# The `eval_vocab` stage scores label sets and verbalisations named in `params.yaml`
+# (`eval_vocab`) with the trained model, without retraining: synonym ensembles (a class's score
+# is the log of the mean probability of its words, or the best of them), other answer templates,
+# a class never seen in training (RAVDESS calm as its own class) and CREMA-D's crowd-perceived
+# labels as the truth. Each variant is paired with the reference verbalisation (the trained
+# answer template with the class names, the same scores as `selm_score`) on the same clips.
+
+# %%
+vocab = vocab_results.load(project_root() / "reports/metrics/vocab.json")
+display(vocab_results.variant_table(vocab))
+lines = vocab_results.unseen_sentences(vocab)
+if lines:
+    display(Markdown("\n\n".join(lines)))
+
+# %%
+if result.metrics["contaminated"]:
+    display(
+        Markdown(
+            "**Contaminated cells**: SELM's encoder checkpoint "
+            f"(`{selm['backbone']}`) was trained on "
+            + ", ".join(result.metrics["contaminated"])
+            + " (the ledger `selm_lib/data/tables/contamination.csv`): those corpora are not "
+            "out of domain for it, and their scores above are not OOD results."
+        )
+    )
 
 # %% [markdown]
 # ## What the numbers show

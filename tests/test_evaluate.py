@@ -221,7 +221,16 @@ def _stage_fixture(monkeypatch, tmp_path):
     from selm_lib.stages import eval_ood as stage
 
     ood_rows = [
-        {"utterance_id": f"o{s}_{c}_{i}", "speaker": f"o{s}", "eval_class": c, "quarantine": ""}
+        {
+            "utterance_id": f"o{s}_{c}_{i}",
+            "speaker": f"o{s}",
+            "eval_class": c,
+            "quarantine": "",
+            # annotators: 3 votes for the label, 1 for neutral (none on speaker o5's clips)
+            "votes": ""
+            if s == 5
+            else json.dumps({c: 3, "neutral": 1} if c != "neutral" else {c: 4}),
+        }
         for s in range(6)
         for c in OOD_CLASSES
         for i in range(4)
@@ -288,6 +297,7 @@ def _stage_fixture(monkeypatch, tmp_path):
     )
     params = {
         "common": {"device": "cpu", "seed": 34, "output_root": str(tmp_path)},
+        "features": {"backbones": {"b": {"source": "emotion2vec/emotion2vec_plus_base"}}},
         "selm": {
             "backbone": "b",
             "train_corpora": ["emodb"],
@@ -320,7 +330,7 @@ class _Model:
 
 def _run(stage, params):
     p = params
-    return stage.run_eval_ood(p["common"], {}, p["selm"], p["curate"], p["eval_ood"])
+    return stage.run_eval_ood(p["common"], p["features"], p["selm"], p["curate"], p["eval_ood"])
 
 
 def test_stage_writes_every_variant_calibration_and_a_validation_headline(monkeypatch, tmp_path):
@@ -365,6 +375,18 @@ def test_stage_writes_every_variant_calibration_and_a_validation_headline(monkey
     assert "selm_score_oracle (oracle" in " ".join(result.prior_effects().index)
     assert len(result.comparisons()) == 1 + len(SCORE_VARIANTS)
     assert "validation split" in result.headline_note()
+    # agreement with the annotators' votes: speaker o5 has none; a method that predicts the
+    # label gets the label's vote share, the human ceiling is the plurality share
+    agreement = m["agreement"]["crema_d"]
+    assert (
+        agreement["majority"]["excluded_no_votes"] == 24
+        and agreement["majority"]["scored"] == n - 24
+    )
+    assert agreement["selm_score"]["jsd"] is not None and agreement["majority"]["jsd"] is None
+    share = {c: (1.0 if c == "neutral" else 0.75) for c in OOD_CLASSES}
+    assert agreement["majority"]["human_ceiling"] == pytest.approx(np.mean(list(share.values())))
+    # the encoder checkpoint (emotion2vec+) saw CREMA-D: the cell is flagged
+    assert m["contaminated"] == ["crema_d"]
     # ood.json: strict JSON, byte-identical on a rerun
     first = tmp_path / "a.json"
     stage.write_outputs(result, first, tmp_path / "a.csv")

@@ -25,6 +25,7 @@ from selm_lib.stages import fewshot_item
 from .test_model import AUDIO_DIM, make_tokenizer, tiny_model
 
 CLASSES = classes_of("crema_d6")
+FEATURES = {"backbones": {"b": {"source": "preset:tiny-wav2vec2"}}}
 
 
 def manifest(speakers: int = 6, per_class: int = 3) -> pd.DataFrame:
@@ -260,7 +261,7 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
     }
     curate = {"class_sets": {"crema_d": "crema_d6"}, "ravdess_calm": "neutral"}
     selm = {"backbone": "b", "train_corpora": [], "views": {"categorical": {"answer": "{emotion}"}}}
-    result = eval_stage.run_eval_ood(common, {}, selm, curate, eval_ood)
+    result = eval_stage.run_eval_ood(common, FEATURES, selm, curate, eval_ood)
     assert result.metrics["in_domain"] == {}  # no training corpus given here
     # class scoring is always right here and the baseline never: paired, SELM is better
     paired = result.metrics["paired"]["crema_d"]["selm_score_vs_classifier_baseline"]
@@ -279,7 +280,7 @@ def test_run_eval_ood_scores_every_row_once_per_method(monkeypatch, tmp_path):
     assert gains["selm_score"] > 0
     with pytest.raises(ValueError, match="never occur as a categorical answer"):
         (tmp_path / "selm" / "candidates.json").write_text(json.dumps({"categorical": ["angry"]}))
-        eval_stage.run_eval_ood(common, {}, selm, curate, eval_ood)
+        eval_stage.run_eval_ood(common, FEATURES, selm, curate, eval_ood)
 
 
 def test_weighted_loss_weights_triplets_and_averages_over_answer_tokens():

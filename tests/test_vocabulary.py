@@ -249,3 +249,10 @@ def test_stage_scores_an_unseen_class_and_pairs_variants_with_the_reference(monk
     assert "paired_vs_reference" not in names
     assert set(predictions["variant"]) == {"trained", "synonyms_best"}
     assert len(predictions) == 2 * len(table)
+    from selm_lib.evaluation import vocab_results
+
+    table = vocab_results.variant_table(metrics)
+    assert table.loc[("ravdess_calm", "trained"), "vs reference"] == "(reference)"
+    assert table.loc[("ravdess_calm", "synonyms_best"), "vs reference"].startswith("+0.125")
+    (line,) = vocab_results.unseen_sentences(metrics)
+    assert "calm" in line and "synonyms_best: calm 1.000" in line

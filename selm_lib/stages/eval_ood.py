@@ -11,7 +11,11 @@ Besides the methods' scores, ``ood.json`` holds: the paired comparisons (``paire
 method against the baselines, every prior matching against plain ``selm_score``), the prior
 matching's priors and EM convergence per corpus (``prior_matching``), how the headline variant
 was chosen (``headline_selection``: fixed, or by unweighted accuracy on the training corpora's
-validation split), and ``calibration`` (ECE, NLL, Brier, reliability tables, temperatures).
+validation split), ``calibration`` (ECE, NLL, Brier, reliability tables, temperatures),
+``agreement`` (each method's predicted class distribution against the annotators' votes of the
+manifest's ``votes`` column, where a corpus has them: Jensen-Shannon divergence, soft accuracy,
+the human ceiling; :mod:`selm_lib.evaluation.agreement`) and ``contaminated`` (the test corpora
+SELM's encoder checkpoint saw in training, by the contamination ledger).
 The training corpora's test split gives the in-domain scores, their validation split the
 headline choice and the temperatures; no choice reads a test set.
 """
@@ -38,10 +42,12 @@ from selm_lib.config import (
 )
 from selm_lib.config.cli import run_stage
 from selm_lib.config.device import resolve_device
+from selm_lib.data.contamination import contaminated_cells
 from selm_lib.data.corpora.base import usable
 from selm_lib.data.curate import read_curated
 from selm_lib.data.labels import class_map, classes_of
 from selm_lib.evaluation import metrics as M
+from selm_lib.evaluation.agreement import agreement_summary
 from selm_lib.evaluation.baseline import (
     BaselineConfig,
     baseline_balanced,
@@ -65,7 +71,7 @@ from selm_lib.evaluation.ood import (
     training_answer_prior,
 )
 from selm_lib.evaluation.paired import compare
-from selm_lib.evaluation.prior import match_priors
+from selm_lib.evaluation.prior import match_priors, softmax
 from selm_lib.evaluation.results import (
     CALIBRATED,
     HEADLINE_CANDIDATES,
@@ -216,7 +222,7 @@ def run_eval_ood(
         common, features, selm, manifests, splits, eval_ood, device=device
     )
 
-    rows_out, result_metrics, paired = [], {m: {} for m in METHODS}, {}
+    rows_out, result_metrics, paired, agreement = [], {m: {} for m in METHODS}, {}, {}
     classes_by_corpus, excluded, unmapped, scored_ood = {}, {}, {}, {}
     for corpus in eval_ood["test_corpora"]:
         if corpus not in manifests:
@@ -263,6 +269,17 @@ def run_eval_ood(
             "chance": np.asarray(classes, dtype=object)[rng.integers(len(classes), size=len(rows))],
         }
         speakers = scored.speakers
+        if "votes" in rows and (rows["votes"].astype(str) != "").any():
+            agreement[corpus] = {
+                method: agreement_summary(
+                    rows["votes"].astype(str).tolist(),
+                    softmax(scored.scores[method]) if method in scored.scores else None,
+                    predictions[method],
+                    classes,
+                    to_class,
+                )
+                for method in METHODS
+            }
         pairs = [(a, b) for a in SELM_METHODS for b in PAIRED_BASELINES]
         pairs += [(v, "selm_score") for v in SCORE_VARIANTS]
         paired[corpus] = {
@@ -330,6 +347,12 @@ def run_eval_ood(
         "prior_matching": {c: s.prior_matching for c, s in scored_ood.items()},
         "calibration": calibration_section(scored_ood, in_domain_data, validation_data, eval_ood),
         "relative_gain_over_best_baseline": gains,
+        # predicted class distributions against the annotators' votes, where a corpus has them
+        "agreement": agreement,
+        # test corpora that SELM's encoder checkpoint saw in training (contamination ledger)
+        "contaminated": contaminated_cells(
+            features["backbones"][selm["backbone"]]["source"], list(classes_by_corpus)
+        ),
         "unmapped_rate": {c: round(v, 6) for c, v in unmapped.items()},
         "excluded": excluded,
         "classes": classes_by_corpus,
