@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup repro test test-fast lint bench check-lock clean-reports
+.PHONY: setup repro test test-fast lint bench check-lock check-distributed clean-reports
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ lint: setup
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/pipeline_timing.py
+
+# The distributed stages on the CPU: gloo, 2 processes under torchrun, against one process
+# (feature store bytes, DDP training, SER-Evals probes, a failing rank). Ends with one line.
+check-distributed: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tests.distributed_checks --nproc 2
 
 # Runs the default pipeline in a fresh copy and compares its output hashes with dvc.lock.
 check-lock: setup

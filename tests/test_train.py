@@ -153,7 +153,9 @@ def test_resume_after_interruption_matches(tokenizer, tmp_path):
         "state",
         "config",
         "fingerprint",
+        "processes",  # how many wrote it (informational: a run resumes with any number)
     }
+    assert saved["processes"] == 1
     assert saved["config"]["seed"] == 7 and saved["config"]["epochs"] == 3
     assert not any(k.startswith("lm.") for k in saved["model"])
     assert set(saved["model"]) == {n for n, p in model_a.named_parameters() if p.requires_grad}

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from selm_lib.config import distributed as D
 from selm_lib.data.audio import TARGET_SAMPLE_RATE, load_audio
 from selm_lib.data.corpora.base import row_channel, usable
 from selm_lib.features.backbones import Backbone, BackboneError, BackboneSpec, load_backbone
@@ -233,12 +234,22 @@ def compute_features(
         max_padding=max_padding,
     )
     vectors_per_frame = backbone.num_layers + 1 if backbone.layer == "all" else 1
-    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    dist = D.context() if D.under_torchrun() else D.Dist()
+    tmp = folder.parent / f".{folder.name}.tmp-{_run_id(dist)}"
+    if dist.main:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+    D.barrier()
+    part = tmp
+    if dist.active:  # each rank encodes its share of the batches into its own shards
+        costs = [len(b) * backbone.cost_samples(max(estimates[i] for i in b)) for b in batches]
+        share = D.balanced(costs, dist.world)
+        batches = [batches[i] for i in share[dist.rank]]
+        part = tmp / f"rank{dist.rank}"
+        part.mkdir()
     writer = StoreWriter(
-        tmp,
+        part,
         max(1, shard_frames // vectors_per_frame),
         DTYPES[dtype],
         {"selm_lib.features": json.dumps({"layout": _layout(backbone), "dtype": dtype})},
@@ -280,6 +291,15 @@ def compute_features(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     bar.close()
+    if dist.active:
+        placement, shards, total_samples, padded_samples = _merge_ranks(
+            tmp, dist, placement, writer.shards, total_samples, padded_samples
+        )
+        if not dist.main:  # rank 0 writes the index and meta and moves the store in place
+            D.barrier()
+            return FeatureStore.open(folder), {"skipped": False, "clips": len(placement)}
+    else:
+        shards = writer.shards
 
     index = pd.DataFrame(
         [(ids[row], *placement[row]) for row in range(len(rows))], columns=INDEX_COLUMNS
@@ -303,8 +323,8 @@ def compute_features(
         "layout": _layout(backbone),
         "n_utterances": len(index),
         "n_frames": int(index["frames"].sum()),
-        "n_shards": writer.shard,
-        "shards": writer.shards,
+        "n_shards": len(shards),
+        "shards": shards,
         "max_seconds": backbone.spec.max_seconds,
         "audio_seconds": round(audio_seconds, 4),
     }
@@ -319,9 +339,11 @@ def compute_features(
         "padding_fraction": 1 - total_samples / padded_samples if padded_samples else 0.0,
         "batches": len(batches),
         "device": str(backbone.device),
+        "processes": dist.world,
     }
     (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     _replace_folder(tmp, folder)
+    D.barrier()
     _log(
         f"features {backbone_name} {corpus}: {len(index)} clips, {audio_seconds:.1f} audio-s in "
         f"{seconds:.1f} s = {stats['audio_seconds_per_second']:.1f} audio-s/s, padding "
@@ -445,6 +467,44 @@ def compute_all(
 
 
 # ----------------------------------------------------------------------------- helpers
+def _run_id(dist: D.Dist) -> str:
+    """The temporary store's suffix: the process id alone, or torchrun's run id shared by the
+    ranks (they write into one temporary folder)."""
+    return os.environ.get("TORCHELASTIC_RUN_ID", "ranks") if dist.active else str(os.getpid())
+
+
+def _merge_ranks(
+    tmp: Path,
+    dist: D.Dist,
+    placement: dict[int, tuple[int, int, int]],
+    shards: list[dict[str, Any]],
+    total_samples: int,
+    padded_samples: int,
+) -> tuple[dict[int, tuple[int, int, int]], list[dict[str, Any]], int, int]:
+    """Every rank's shards renumbered into one store (rank 0's first, then rank 1's, ...) and
+    their placements with them; the shard files move from ``rank{r}/`` into ``tmp`` on rank 0.
+    A clip's bytes are those its rank wrote, so the store holds the same bytes per clip as one
+    process writes (only the shard layout differs). Returns the merged placement, shard list and
+    sample counts (rank 0; the others get theirs back unchanged)."""
+    parts = D.gather_objects((placement, shards, total_samples, padded_samples))
+    if not dist.main:
+        return placement, shards, total_samples, padded_samples
+    merged: dict[int, tuple[int, int, int]] = {}
+    renamed: list[dict[str, Any]] = []
+    total = padded = 0
+    for rank, (rank_placement, rank_shards, samples, pads) in enumerate(parts):
+        offset = len(renamed)
+        for number, shard in enumerate(rank_shards):
+            name = shard_name(offset + number)
+            (tmp / f"rank{rank}" / shard["name"]).rename(tmp / name)
+            renamed.append({**shard, "name": name})
+        for row, (shard, start, frames) in rank_placement.items():
+            merged[row] = (offset + shard, start, frames)
+        (tmp / f"rank{rank}").rmdir()
+        total, padded = total + samples, padded + pads
+    return merged, renamed, total, padded
+
+
 def _corpus_name(manifest: pd.DataFrame) -> str:
     names = sorted({str(c) for c in manifest.get("corpus", pd.Series(dtype=str)) if str(c)})
     if len(names) > 1:

@@ -7,6 +7,14 @@ loss. Batches are read from the feature stores and padded in a background thread
 epoch, so no step waits for the host. A checkpoint is written atomically after every
 epoch; an interrupted run resumes from it and ends exactly where an uninterrupted one would,
 because the batch order of an epoch depends only on (seed, epoch) and the RNG states are saved.
+
+Under torchrun (``common.nproc > 1``, :mod:`selm_lib.config.distributed`) the model is wrapped in
+DistributedDataParallel: every global batch of ``train_selm.batch_size`` is split over the ranks
+(:func:`rank_batches`), each rank's loss is divided by the weighted token count of the *whole*
+batch, so the averaged gradient is the one a single process computes; rank 0 scores the
+validation split and writes the checkpoints, which hold no per-rank state, so a run resumes
+with any number of processes. Dropout draws differ per rank, so results match one process
+within a tolerance, not bit for bit.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from selm_lib.config import distributed as D
 from selm_lib.config.device import autocast
 from selm_lib.selm.batching import Encoded, collate, prefetch
 from selm_lib.selm.decode import generate, score_classes
@@ -81,10 +90,35 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[np
 # ------------------------------------------------------------------------------- the loop
 def weighted_loss(output: Any, batch: dict[str, Any]) -> torch.Tensor:
     """Token-level cross-entropy with each triplet weighted by its view weight."""
+    nll, tokens = weighted_sums(output, batch)
+    return nll / tokens
+
+
+def weighted_sums(output: Any, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two sums :func:`weighted_loss` divides: the weighted negative log-likelihood and the
+    weighted answer-token count of a batch (a rank's share of one, under DDP)."""
     log_likelihood = output["log_likelihood"]  # (B,) summed over answer tokens
     tokens = batch["answer_mask"].sum(dim=1).to(log_likelihood.dtype)  # (B,)
     weights = batch["weights"].to(log_likelihood.dtype)
-    return -(weights * log_likelihood).sum() / (weights * tokens).sum()
+    return -(weights * log_likelihood).sum(), (weights * tokens).sum()
+
+
+def rank_batches(
+    batches: Iterator[np.ndarray], dist: D.Dist
+) -> tuple[list[np.ndarray], list[bool]]:
+    """Each global batch's share of this rank (every ``world``-th item from ``rank``), so the
+    ranks together see exactly the batches one process sees. A rank left without items in a
+    short last batch gets its first item with weight 0 (every rank must step together)."""
+    shares, live = [], []
+    for batch in batches:
+        share = batch[dist.rank :: dist.world]
+        shares.append(share if len(share) else batch[:1])
+        live.append(bool(len(share)))
+    return shares, live
+
+
+def _quiet(*_args: Any, **_kwargs: Any) -> None:
+    return None
 
 
 def _cuda_available() -> bool:
@@ -207,9 +241,17 @@ def fit(
     best validation epoch). ``stop_after_epoch`` simulates an interruption (tests). Returns the
     history and the best epoch; the model is left holding the best weights.
     """
+    dist = D.context() if torch.distributed.is_initialized() else D.Dist()
+    if not dist.main:
+        log = _quiet  # rank 0 logs
     out_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
+    step_model = model
+    if dist.active:  # gradients averaged over the ranks; each rank holds a share of a batch
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     optimizer = torch.optim.AdamW(parameter_groups(model, config))
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -217,7 +259,7 @@ def fit(
     )
     state = {"epoch": 0, "history": [], "best_loss": float("inf"), "best_epoch": 0, "waited": 0}
     last, best = out_dir / "last.pt", out_dir / "best.pt"
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + 7919 * dist.rank)  # rank 0 draws as one process does
     checkpoint = None
     if last.is_file():
         checkpoint = torch.load(last, map_location="cpu", weights_only=False)
@@ -228,7 +270,9 @@ def fit(
             f"({written} != {fingerprint[:12] or 'none'}); training from the start"
         )
         checkpoint = None
-        best.unlink(missing_ok=True)  # the refused run's best weights must never be loaded
+        D.barrier()
+        if dist.main:
+            best.unlink(missing_ok=True)  # the refused run's best weights must never be loaded
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"], strict=False)
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -237,36 +281,55 @@ def fit(
         if checkpoint.get("cuda_rng") is not None and _cuda_available():
             torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])  # dropout on the GPU draws here
         state = checkpoint["state"]
+        if dist.rank:  # the saved generator is rank 0's; the others draw their own
+            torch.manual_seed(config.seed + 7919 * dist.rank + 104729 * state["epoch"])
         log(f"resumed from {last} after epoch {state['epoch']}")
 
     while state["epoch"] < config.epochs and state["waited"] < config.patience:
         epoch = state["epoch"] + 1
         model.train()
         sums = torch.zeros(2, dtype=torch.float64, device=device)  # weighted nll, weighted tokens
-        order = epoch_batches(len(train), config.batch_size, config.seed, epoch)
-        for _, batch in prefetch(train, order, pad, device):
+        order = list(epoch_batches(len(train), config.batch_size, config.seed, epoch))
+        live = [True] * len(order)
+        if dist.active:
+            order, live = rank_batches(iter(order), dist)
+        for step, (_, batch) in enumerate(prefetch(train, order, pad, device)):
+            if not live[step]:
+                batch["weights"] = batch["weights"] * 0
             with autocast(device, bf16):
-                output = model(**{k: v for k, v in batch.items() if k != "weights"})
-                loss = weighted_loss(output, batch)
+                output = step_model(**{k: v for k, v in batch.items() if k != "weights"})
+                nll, n_tokens = weighted_sums(output, batch)
+            if dist.active:
+                # the batch's loss over every rank's tokens; DDP averages the gradients, so
+                # scaling by the world size gives one process's gradient of the whole batch
+                everyone = n_tokens.detach().double()
+                torch.distributed.all_reduce(everyone)
+                loss = nll * dist.world / everyone.to(nll.dtype)
+            else:
+                loss = nll / n_tokens
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             scheduler.step()
             # weighted tokens: the epoch's train loss is the same average as the validation loss
-            n_tokens = (batch["weights"].double() * batch["answer_mask"].sum(dim=1).double()).sum()
-            sums += torch.stack([loss.detach().double() * n_tokens, n_tokens])
+            sums += torch.stack([nll.detach().double(), n_tokens.detach().double()])
+        if dist.active:
+            torch.distributed.all_reduce(sums)
         total, tokens = (float(v) for v in sums.cpu())  # the epoch's one host synchronisation
-        result = evaluate(
-            model,
-            validation,
-            candidates,
-            pad,
-            device,
-            config.eval_batch_size,
-            bf16=bf16,
-            score_chunk=score_chunk,
-        )
+        result = None
+        if dist.main:  # one rank scores the validation split; every rank gets its result
+            result = evaluate(
+                model,
+                validation,
+                candidates,
+                pad,
+                device,
+                config.eval_batch_size,
+                bf16=bf16,
+                score_chunk=score_chunk,
+            )
+        result = D.broadcast_object(result)
         record = {
             "epoch": epoch,
             "train_loss": total / max(tokens, 1.0),
@@ -277,24 +340,31 @@ def fit(
         }
         state["history"].append(record)
         state["epoch"] = epoch
-        if result["total_loss"] < state["best_loss"] - 1e-6 or not best.is_file():
+        improved = D.broadcast_object(
+            result["total_loss"] < state["best_loss"] - 1e-6 or not best.is_file()
+        )
+        if improved:
             state.update(best_loss=result["total_loss"], best_epoch=epoch, waited=0)
-            _atomic_save(trainable_state(model), best)
+            if dist.main:
+                _atomic_save(trainable_state(model), best)
         else:
             state["waited"] += 1
-        _atomic_save(
-            {
-                "model": trainable_state(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if _cuda_available() else None,
-                "state": state,
-                "config": asdict(config),
-                "fingerprint": fingerprint,
-            },
-            last,
-        )
+        if dist.main:
+            _atomic_save(
+                {
+                    "model": trainable_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if _cuda_available() else None,
+                    "state": state,
+                    "config": asdict(config),
+                    "fingerprint": fingerprint,
+                    "processes": dist.world,
+                },
+                last,
+            )
+        D.barrier()  # no rank runs ahead of the checkpoint of this epoch
         accuracy = ", ".join(f"{v} {a:.3f}" for v, a in result["accuracy"].items())
         log(
             f"epoch {epoch}: train {record['train_loss']:.4f} val {record['val_loss']:.4f} "
@@ -302,6 +372,7 @@ def fit(
         )
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             return {"interrupted": True, **state}
+    D.barrier()
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True), strict=False)
     return {"interrupted": False, **state}
 

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from selm_lib.config import distributed as D
 from selm_lib.config import resolve_path, section_config
 from selm_lib.config.device import resolve_device
 from selm_lib.data.corpora.base import usable
@@ -246,6 +247,16 @@ def load_frames(
 # ----------------------------------------------------------------------------- one backbone
 
 
+def _owners(params: dict[str, Any], corpora: list[str], dist: D.Dist) -> dict[str, int]:
+    """Which rank trains each corpus's probe: corpora spread by their usable clip counts
+    (:func:`selm_lib.config.distributed.balanced`); every corpus on rank 0 for one process."""
+    if not dist.active:
+        return {c: 0 for c in corpora}
+    sizes = [len(corpus_rows(params, c)) for c in corpora]
+    parts = D.balanced(sizes, dist.world)
+    return {corpora[i]: rank for rank, part in enumerate(parts) for i in part}
+
+
 def run_backbone(
     params: dict[str, Any], backbone: str, log: Any = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -265,11 +276,15 @@ def run_backbone(
     device = resolve_device(params["common"]["device"])
     index = {c: i for i, c in enumerate(CLASSES)}
     data, heads, priors, split_of, seconds = {}, {}, {}, {}, {}
-    results: list[dict[str, Any]] = []
-    predictions: list[pd.DataFrame] = []
-    skipped: list[dict[str, str]] = []
-    em_fits: list[dict[str, Any]] = []
+    # (order key, record): keys put every rank's records in the order one process writes them
+    results: list[tuple[tuple, dict[str, Any]]] = []
+    predictions: list[tuple[tuple, pd.DataFrame]] = []
+    skipped: list[tuple[tuple, dict[str, str]]] = []
+    em_fits: list[tuple[tuple, dict[str, Any]]] = []
     convention = serevals["metric_convention"]
+    dist = D.context() if D.initialized() else D.Dist()
+    owner = _owners(params, corpora, dist)  # corpus -> the rank that trains its probe
+    key: tuple = ()
 
     def add(
         train: str,
@@ -283,34 +298,40 @@ def run_backbone(
     ) -> None:
         truth = list(rows["serevals8"])
         results.append(
-            {
-                "backbone": backbone,
-                "train": train,
-                "test": test,
-                "kind": kind,
-                "cluster": cluster,
-                "split": split_of[train],
-                "variant": variant,
-                **score(truth, predicted, drop_other=drop_other, convention=convention),
-            }
-        )
-        predictions.append(
-            pd.DataFrame(
+            (
+                key,
                 {
                     "backbone": backbone,
                     "train": train,
                     "test": test,
-                    "variant": variant,
+                    "kind": kind,
+                    "cluster": cluster,
                     "split": split_of[train],
-                    "utterance_id": rows["utterance_id"].to_numpy(),
-                    "speaker": rows["speaker"].to_numpy(),
-                    "truth": truth,
-                    "prediction": predicted,
-                }
+                    "variant": variant,
+                    **score(truth, predicted, drop_other=drop_other, convention=convention),
+                },
+            )
+        )
+        predictions.append(
+            (
+                key,
+                pd.DataFrame(
+                    {
+                        "backbone": backbone,
+                        "train": train,
+                        "test": test,
+                        "variant": variant,
+                        "split": split_of[train],
+                        "utterance_id": rows["utterance_id"].to_numpy(),
+                        "speaker": rows["speaker"].to_numpy(),
+                        "truth": truth,
+                        "prediction": predicted,
+                    }
+                ),
             )
         )
 
-    for corpus in corpora:
+    for position, corpus in enumerate(corpora):
         start = time.perf_counter()
         rows = corpus_rows(params, corpus)
         frames = load_frames(params, backbone, corpus, list(rows["utterance_id"]))
@@ -326,6 +347,11 @@ def run_backbone(
                 "its label rules in selm_lib/data/tables/label_map.csv"
             )
         train_index, test_index = np.flatnonzero(~test), np.flatnonzero(test)
+        priors[corpus] = class_prior(labels[train_index], len(CLASSES))
+        data[corpus] = (rows, frames, norm)
+        if owner[corpus] != dist.rank:  # another rank trains this corpus's probe
+            continue
+        key = (0, position)
         head = train_probe(
             frames.subset(train_index),
             labels[train_index],
@@ -335,29 +361,32 @@ def run_backbone(
             normalizer=norm,
         )
         heads[corpus] = head
-        priors[corpus] = class_prior(labels[train_index], len(CLASSES))
-        data[corpus] = (rows, frames, norm)
         logits = predict_logits(head, frames.subset(test_index), normalizer=norm)
         predicted = [CLASSES[i] for i in logits.argmax(axis=1)]
         add(corpus, corpus, "in_domain", "", "none", rows.iloc[test_index], predicted, False)
         seconds[corpus] = round(time.perf_counter() - start, 2)
         if log:
             log(
-                f"{backbone}: {corpus} in-domain {results[-1]['macro_f1']:.3f} macro-F1 "
+                f"{backbone}: {corpus} in-domain {results[-1][1]['macro_f1']:.3f} macro-F1 "
                 f"({split_of[corpus]}, {seconds[corpus]:.1f} s)"
             )
 
-    for cluster, train, test in cluster_pairs(serevals["clusters"], corpora):
+    for pair, (cluster, train, test) in enumerate(cluster_pairs(serevals["clusters"], corpora)):
+        if owner[train] != dist.rank:  # the rank holding the training corpus's probe scores it
+            continue
         rows, frames, norm = data[test]
         truth_index = rows["serevals8"].map(index).to_numpy()
         emotions_trained = np.delete(priors[train], OTHER_INDEX).sum() > 0
         if (truth_index == OTHER_INDEX).all() or not emotions_trained:
             reason = "only 'other' labels on one side (other is dropped in OOD scoring)"
-            skipped.append({"train": train, "test": test, "cluster": cluster, "reason": reason})
+            skipped.append(
+                ((1, pair), {"train": train, "test": test, "cluster": cluster, "reason": reason})
+            )
             continue
         logits = predict_logits(heads[train], frames, normalizer=norm)
         keep = truth_index != OTHER_INDEX  # other items are dropped from OOD scoring
-        for variant in VARIANTS:
+        for number, variant in enumerate(VARIANTS):
+            key = (1, pair, number)
             chosen, em = adjusted_predictions(
                 logits,
                 priors[train],
@@ -371,15 +400,19 @@ def run_backbone(
             )
             if em is not None:
                 em_fits.append(
-                    {
-                        "train": train,
-                        "test": test,
-                        "variant": variant,
-                        **em.record(),
-                        "prior": {
-                            c: round(float(v), 6) for c, v in zip(CLASSES, em.prior, strict=True)
+                    (
+                        key,
+                        {
+                            "train": train,
+                            "test": test,
+                            "variant": variant,
+                            **em.record(),
+                            "prior": {
+                                c: round(float(v), 6)
+                                for c, v in zip(CLASSES, em.prior, strict=True)
+                            },
                         },
-                    }
+                    )
                 )
                 if log and not em.converged:
                     log(
@@ -396,6 +429,15 @@ def run_backbone(
                 [CLASSES[i] for i in chosen[keep]],
                 True,
             )
+    if dist.active:  # every rank's records, in one process's order
+        gathered = D.gather_objects((results, predictions, skipped, em_fits))
+        results, predictions, skipped, em_fits = (
+            [item for part in gathered for item in part[i]] for i in range(4)
+        )
+    results, predictions, skipped, em_fits = (
+        [record for _, record in sorted(items, key=lambda item: item[0])]
+        for items in (results, predictions, skipped, em_fits)
+    )
     meta = {
         "backbone": backbone,
         "split": split_of,

@@ -6,6 +6,11 @@ One DVC stage per ``features.backbones`` entry (a ``foreach``), each writing onl
 ``common.output_root/features/NAME/``, so adding a backbone encodes only its corpora and leaves
 every other backbone's stores, and the stages that read them, untouched. Within a backbone, stores
 whose backbone, layer, dtype and manifest are unchanged are skipped.
+
+With ``common.nproc > 1`` (or under ``torchrun``) the clips' batches are spread over the ranks by
+length, each rank encodes its share into its own shards, and rank 0 renumbers them into one store
+and moves it in place once every rank is done (:func:`selm_lib.features.extract.compute_features`):
+a store holds the same bytes per clip however many processes wrote it.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--backbone", required=True, help="a features.backbones entry")
 
-    return run_stage("selm_lib.stages.features", __doc__, argv, features, options)
+    return run_stage("selm_lib.stages.features", __doc__, argv, features, options, distributed=True)
 
 
 if __name__ == "__main__":

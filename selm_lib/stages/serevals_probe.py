@@ -7,6 +7,10 @@ in-domain and on every other corpus of its cluster (:func:`selm_lib.serevals.pro
 and writes ``common.output_root/serevals/probes/NAME/`` (results.csv, predictions.csv, meta.json;
 the meta's ``em`` entries record, per OOD pair and EM variant, whether the prior's EM fit
 converged, its iterations, the items it was fitted on and the estimate).
+
+With ``common.nproc > 1`` (or under ``torchrun``) the corpora's probes are spread over the ranks
+by size, each OOD pair is scored by the rank holding its training corpus's probe, and rank 0
+writes every rank's scores in the order one process writes them (the same files).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from selm_lib.config import distributed as D
 from selm_lib.config import output_dir
 from selm_lib.config.cli import run_stage
 from selm_lib.serevals.protocol import run_backbone
@@ -52,6 +57,8 @@ def probe(params: dict[str, Any], args: argparse.Namespace) -> str:
     results, predictions, meta = run_backbone(
         params, args.backbone, log=lambda line: print(line, flush=True)
     )
+    if not D.context().main:  # rank 0 writes what every rank computed
+        return ""
     folder = write_backbone(params, args.backbone, results, predictions, meta)
     return (
         f"{args.backbone}: {len(results)} scores in {time.perf_counter() - start:.1f} s -> {folder}"
@@ -62,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     def options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--backbone", required=True, help="a features.backbones entry")
 
-    return run_stage("selm_lib.stages.serevals_probe", __doc__, argv, probe, options)
+    return run_stage(
+        "selm_lib.stages.serevals_probe", __doc__, argv, probe, options, distributed=True
+    )
 
 
 if __name__ == "__main__":

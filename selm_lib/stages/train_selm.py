@@ -10,6 +10,10 @@ candidate answers, the training history and sample generations; plus
 ``common.output_root/checkpoints/train_selm/`` (kept across ``dvc repro`` restarts, so an
 interrupted run resumes; refused when written with other parameters; removed once the run
 completes).
+
+With ``common.nproc > 1`` (or under ``torchrun``) training is DistributedDataParallel over the
+ranks (:func:`selm_lib.selm.train.fit`); rank 0 writes the checkpoints, the model, the metrics
+and the logs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from selm_lib.config import distributed as D
 from selm_lib.config import output_dir, project_root, section_config
 from selm_lib.config.cli import run_stage
 from selm_lib.config.device import resolve_device
@@ -84,8 +89,10 @@ def train_selm(
 
     folder = output_dir({"common": common}, "selm")
     backbone = {"name": selm["backbone"], **features["backbones"][selm["backbone"]]}
-    tokenizer = make_tokenizer(selm, triplets)
-    save_tokenizer(tokenizer, folder / "tokenizer")
+    tokenizer = make_tokenizer(selm, triplets)  # deterministic: every rank builds the same
+    main = D.context().main
+    if main:
+        save_tokenizer(tokenizer, folder / "tokenizer")
     device = resolve_device(common["device"])
     model = build_selm(model_config(selm, audio_dim, common["seed"]), tokenizer)
 
@@ -115,7 +122,7 @@ def train_selm(
         ),
     )
     history = pd.DataFrame(result["history"])
-    if result["interrupted"]:
+    if result["interrupted"] or not main:  # rank 0 alone writes the model and the outputs
         return TrainedSELM(
             model, tokenizer, triplets, history, {}, pd.DataFrame(), folder, backbone
         )
@@ -228,6 +235,8 @@ def write_outputs(trained: TrainedSELM, root: Path) -> None:
 
 def train(params: dict[str, Any], args: argparse.Namespace) -> str:
     trained = train_selm(*(params[s] for s in ("common", "features", "selm", "train_selm")))
+    if not D.context().main:
+        return ""
     write_outputs(trained, project_root())
     # only now, with the model and every output written, have the checkpoints served
     finish_checkpoints(checkpoint_dir(params["common"]), trained.metrics["best_epoch"])
@@ -238,7 +247,7 @@ def train(params: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("selm_lib.stages.train_selm", __doc__, argv, train)
+    return run_stage("selm_lib.stages.train_selm", __doc__, argv, train, distributed=True)
 
 
 if __name__ == "__main__":
