@@ -12,6 +12,9 @@
 4. **errors**: a rank that fails ends the run with that rank's error and leaves no store; an
    ``nproc`` above the CPU count is refused with the count.
 
+Training is also interrupted after an epoch with 2 processes and resumed with one: it ends where
+one uninterrupted process ends (no dropout, within ``1e-4``).
+
 Ends with one line saying whether each check held (exit status 1 when one did not). Each worker
 runs as ``python -m torch.distributed.run --standalone --nproc-per-node N -m
 tests.distributed_checks --worker NAME --out DIR``.
@@ -81,7 +84,7 @@ def encode(manifest: pd.DataFrame, folder: Path) -> None:
     )
 
 
-def train_history(out: Path, dropout: float) -> list[dict]:
+def train_history(out: Path, dropout: float, stop_after: int | None = None) -> list[dict]:
     from selm_lib.selm.batching import answer_text
     from selm_lib.selm.model import build_selm
     from selm_lib.selm.tokenizer import train_bpe
@@ -117,6 +120,7 @@ def train_history(out: Path, dropout: float) -> list[dict]:
         pad=tokenizer.pad_token_id,
         device=torch.device("cpu"),
         log=lambda *_: None,
+        stop_after_epoch=stop_after,
     )
     return result["history"]
 
@@ -166,8 +170,10 @@ def worker(name: str, out: Path) -> None:
                     extract.load_audio = original
             else:
                 encode(pd.read_csv(out / "manifest.csv", keep_default_na=False), out / "store")
-        elif name.startswith("train"):
-            history = train_history(out, dropout=float(name.split("_")[1]))
+        elif name.startswith("train"):  # train_<dropout>[_stop<epoch>]
+            parts = name.split("_")
+            stop = int(parts[2][4:]) if len(parts) > 2 else None
+            history = train_history(out, dropout=float(parts[1]), stop_after=stop)
             if dist.main:
                 (out / f"{name}.json").write_text(json.dumps(history))
         elif name == "probes":
@@ -245,7 +251,20 @@ def check_training(tmp: Path, nproc: int) -> tuple[bool, str]:
                 f"dropout: final val loss diff {losses[-1]:.4f}, accuracy diff {accuracy:.3f}"
             )
         held = held and ok
-    return held, "; ".join(notes)
+    # interrupted after epoch 1 with nproc processes, resumed with one: the run one process
+    # makes uninterrupted (no dropout: the same gradients)
+    out = tmp / "resume"
+    out.mkdir()
+    for name, processes in (("train_0.0_stop1", nproc), ("train_0.0", 1)):
+        run = torchrun(name, out, processes)
+        if run.returncode:
+            return False, f"torchrun {name} failed: {run.stderr[-2000:]}"
+    resumed = json.loads((out / "train_0.0.json").read_text())
+    straight = json.loads((tmp / "train_0.0_single" / "train_0.0.json").read_text())
+    gap = max(abs(a["val_loss"] - b["val_loss"]) for a, b in zip(resumed, straight, strict=True))
+    ok = len(resumed) == len(straight) and gap < TOLERANCE["exact_loss"]
+    notes.append(f"resumed with 1 process after {nproc}: max |val loss diff| {gap:.2e}")
+    return held and ok, "; ".join(notes)
 
 
 def check_probes(tmp: Path, nproc: int) -> tuple[bool, str]:
