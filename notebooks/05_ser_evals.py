@@ -72,10 +72,12 @@ serevals = None
 import json
 import os
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
 from selm_lib.config import project_root, resolve_sections
+from selm_lib.report import plots
 from selm_lib.report.notebook import profile_note, publish_summary, synthetic_banner
 from selm_lib.serevals import results as sr
 
@@ -185,6 +187,32 @@ if em.get("variants"):
     )
 elif not ood_table.empty:
     display(Markdown("No EM record in `serevals.json` (rerun dvc repro serevals_probe)."))
+
+# %% [markdown]
+# ### Calibration of the probes
+#
+# ECE (15 equal-width bins, top label), NLL and Brier score of each probe's softmax, averaged
+# over the cells of a backbone: in domain over all 8 classes of the test part, OOD over the
+# scored items per logit adjustment (`other` and masked classes at probability 0, so a truth
+# the probe cannot predict costs a large NLL). No temperature scaling: the protocol has no
+# validation split to fit a temperature on. The diagrams pool the cells' bins per backbone.
+
+# %%
+calibration = summary.get("calibration", {})
+if calibration:
+    display(Markdown("**In domain**"), sr.calibration_table(calibration, "in_domain").round(3))
+    display(Markdown("**OOD**"), sr.calibration_table(calibration, "ood").round(3))
+    pooled = {
+        b: {v: {"raw": r} for v, r in kinds.get("ood", {}).items()}
+        for b, kinds in calibration.items()
+        if kinds.get("ood")
+    }
+    if pooled:
+        variants = sorted({v for b in pooled.values() for v in b})
+        fig = plots.reliability_diagrams(pooled, list(pooled), variants, title="OOD probes")
+        plt.show()
+else:
+    display(Markdown("No calibration record in `serevals.json` (rerun dvc repro serevals)."))
 
 # %% [markdown]
 # ### Every OOD pair (mean over backbones, no adjustment)

@@ -263,7 +263,37 @@ def adjusted_predictions(
     max_iter: int = 100,
     return_em: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, EMResult | None]:
-    """Predicted class indices (N,) under one adjustment variant.
+    """Predicted class indices (N,) under one adjustment variant: the argmax of
+    :func:`adjusted_logits` (same arguments); with ``return_em`` the EM fit too."""
+    out, em = adjusted_logits(
+        logits,
+        train_prior,
+        variant,
+        test_labels=test_labels,
+        other_index=other_index,
+        mask_absent=mask_absent,
+        scored=scored,
+        strength=strength,
+        max_iter=max_iter,
+    )
+    chosen = np.argmax(out, axis=1)
+    return (chosen, em) if return_em else chosen
+
+
+def adjusted_logits(
+    logits: np.ndarray,
+    train_prior: np.ndarray,
+    variant: str,
+    *,
+    test_labels: np.ndarray | None = None,
+    other_index: int | None = None,
+    mask_absent: bool = True,
+    scored: np.ndarray | None = None,
+    strength: float = 1.0,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, EMResult | None]:
+    """The (N, C) logits under one adjustment variant (masked classes ``-inf``) and the EM fit
+    (None for the variants without one).
 
     - ``none``: raw logits (``other_index`` and, with ``mask_absent``, absent classes masked);
     - ``train_prior``: ``z - log pi_train``;
@@ -276,8 +306,7 @@ def adjusted_predictions(
     ``scored`` (a boolean mask over the rows): the EM variants are fitted on those rows only,
     the items that are scored (in OOD scoring, those whose truth is not ``other``: the dropped
     items would otherwise pull the estimate toward whatever the probe makes of them). It uses
-    which items are ``other``, no emotion label. Every row is still predicted.
-    With ``return_em`` the EM fit (or None for the other variants) comes back too.
+    which items are ``other``, no emotion label. Every row is still adjusted.
     """
     z = np.asarray(logits, dtype=np.float64)
     train_prior = np.asarray(train_prior, dtype=np.float64)
@@ -324,8 +353,7 @@ def adjusted_predictions(
         )
     else:
         raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
-    chosen = np.argmax(out, axis=1)
-    return (chosen, em) if return_em else chosen
+    return out, em
 
 
 # ----------------------------------------------------------------------------- scores

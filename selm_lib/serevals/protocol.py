@@ -53,6 +53,7 @@ from selm_lib.config.device import resolve_device
 from selm_lib.data.corpora.base import usable
 from selm_lib.data.splits import check_speaker_disjoint, corpus_seed
 from selm_lib.evaluation import metrics as M
+from selm_lib.evaluation.calibration import calibration_record
 from selm_lib.features.frames import FrameSet
 from selm_lib.features.store import FeatureStore, store_folder
 from selm_lib.serevals.probe import (
@@ -60,7 +61,7 @@ from selm_lib.serevals.probe import (
     OTHER_INDEX,
     Normalizer,
     ProbeConfig,
-    adjusted_predictions,
+    adjusted_logits,
     class_prior,
     predict_logits,
     train_probe,
@@ -247,6 +248,18 @@ def load_frames(
 # ----------------------------------------------------------------------------- one backbone
 
 
+def _calibration(
+    train: str, test: str, kind: str, variant: str, logits: np.ndarray, labels: np.ndarray
+) -> dict[str, Any]:
+    return {
+        "train": train,
+        "test": test,
+        "kind": kind,
+        "variant": variant,
+        **calibration_record(logits, np.asarray(labels, dtype=np.int64)),
+    }
+
+
 def _owners(params: dict[str, Any], corpora: list[str], dist: D.Dist) -> dict[str, int]:
     """Which rank trains each corpus's probe: corpora spread by their usable clip counts
     (:func:`selm_lib.config.distributed.balanced`); every corpus on rank 0 for one process."""
@@ -281,6 +294,7 @@ def run_backbone(
     predictions: list[tuple[tuple, pd.DataFrame]] = []
     skipped: list[tuple[tuple, dict[str, str]]] = []
     em_fits: list[tuple[tuple, dict[str, Any]]] = []
+    calibration: list[tuple[tuple, dict[str, Any]]] = []
     convention = serevals["metric_convention"]
     dist = D.context() if D.initialized() else D.Dist()
     owner = _owners(params, corpora, dist)  # corpus -> the rank that trains its probe
@@ -364,6 +378,9 @@ def run_backbone(
         logits = predict_logits(head, frames.subset(test_index), normalizer=norm)
         predicted = [CLASSES[i] for i in logits.argmax(axis=1)]
         add(corpus, corpus, "in_domain", "", "none", rows.iloc[test_index], predicted, False)
+        calibration.append(
+            (key, _calibration(corpus, corpus, "in_domain", "none", logits, labels[test_index]))
+        )
         seconds[corpus] = round(time.perf_counter() - start, 2)
         if log:
             log(
@@ -387,7 +404,7 @@ def run_backbone(
         keep = truth_index != OTHER_INDEX  # other items are dropped from OOD scoring
         for number, variant in enumerate(VARIANTS):
             key = (1, pair, number)
-            chosen, em = adjusted_predictions(
+            adjusted, em = adjusted_logits(
                 logits,
                 priors[train],
                 variant,
@@ -396,7 +413,13 @@ def run_backbone(
                 mask_absent=serevals["mask_absent"],
                 scored=keep,  # the EM variants are fitted on the scored items only
                 strength=serevals["em_prior_strength"],
-                return_em=True,
+            )
+            chosen = adjusted.argmax(axis=1)
+            calibration.append(
+                (
+                    key,
+                    _calibration(train, test, "ood", variant, adjusted[keep], truth_index[keep]),
+                )
             )
             if em is not None:
                 em_fits.append(
@@ -430,13 +453,13 @@ def run_backbone(
                 True,
             )
     if dist.active:  # every rank's records, in one process's order
-        gathered = D.gather_objects((results, predictions, skipped, em_fits))
-        results, predictions, skipped, em_fits = (
-            [item for part in gathered for item in part[i]] for i in range(4)
+        gathered = D.gather_objects((results, predictions, skipped, em_fits, calibration))
+        results, predictions, skipped, em_fits, calibration = (
+            [item for part in gathered for item in part[i]] for i in range(5)
         )
-    results, predictions, skipped, em_fits = (
+    results, predictions, skipped, em_fits, calibration = (
         [record for _, record in sorted(items, key=lambda item: item[0])]
-        for items in (results, predictions, skipped, em_fits)
+        for items in (results, predictions, skipped, em_fits, calibration)
     )
     meta = {
         "backbone": backbone,
@@ -445,6 +468,11 @@ def run_backbone(
         "metric_convention": convention,
         "em_prior_strength": serevals["em_prior_strength"],
         "em": em_fits,  # one entry per (train, test) pair and EM variant: convergence, iterations
+        # ECE, NLL, Brier and the reliability table of the probe's softmax per scored cell and
+        # variant (in domain: the test part, all 8 classes; OOD: the scored items, other and
+        # masked classes at probability 0). No temperature scaling: the protocol has no
+        # validation split to fit one on.
+        "calibration": calibration,
         "unavailable_cluster_members": unavailable_members(serevals["clusters"], corpora),
     }
     return (

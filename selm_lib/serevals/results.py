@@ -164,6 +164,66 @@ def single_class_share(params: dict[str, Any]) -> pd.Series:
     return share
 
 
+def calibration_summary(
+    meta: dict[str, dict[str, Any]], contaminated: dict[str, list[str]], exclude: bool
+) -> dict[str, Any]:
+    """``serevals.json``'s ``calibration`` block from the items' meta ``calibration`` entries:
+    per backbone, kind (in_domain / ood) and variant the mean ECE, NLL and Brier score over the
+    cells and the pooled reliability table (bin counts summed, mean confidence and accuracy
+    weighted by them). OOD cells whose backbone saw the test corpus are left out when
+    ``exclude`` (``serevals.exclude_contaminated``), as in the OOD means."""
+    out: dict[str, Any] = {}
+    for backbone, item in meta.items():
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for entry in item.get("calibration", []):
+            flagged = entry["kind"] == "ood" and entry["test"] in contaminated.get(backbone, [])
+            if flagged and exclude:
+                continue
+            groups.setdefault((entry["kind"], entry["variant"]), []).append(entry)
+        for (kind, variant), entries in sorted(groups.items()):
+            bins = len(entries[0]["reliability"]["count"])
+            count = np.zeros(bins)
+            confidence, accuracy = np.zeros(bins), np.zeros(bins)
+            for e in entries:
+                table = e["reliability"]
+                c = np.asarray(table["count"], dtype=float)
+                count += c
+                confidence += c * np.nan_to_num(np.asarray(table["confidence"], dtype=float))
+                accuracy += c * np.nan_to_num(np.asarray(table["accuracy"], dtype=float))
+            safe = np.where(count > 0, count, 1.0)
+            out.setdefault(backbone, {}).setdefault(kind, {})[variant] = {
+                "cells": len(entries),
+                **{
+                    m: round(float(np.mean([e[m] for e in entries])), 6)
+                    for m in ("ece", "nll", "brier")
+                },
+                "reliability": {
+                    "lower": entries[0]["reliability"]["lower"],
+                    "upper": entries[0]["reliability"]["upper"],
+                    "count": [int(c) for c in count],
+                    "confidence": [
+                        round(float(v), 6) if n else None
+                        for v, n in zip(confidence / safe, count, strict=True)
+                    ],
+                    "accuracy": [
+                        round(float(v), 6) if n else None
+                        for v, n in zip(accuracy / safe, count, strict=True)
+                    ],
+                },
+            }
+    return out
+
+
+def calibration_table(block: dict[str, Any], kind: str) -> pd.DataFrame:
+    """(backbone, variant) rows: cells, mean ECE, NLL and Brier of ``kind`` (in_domain / ood)."""
+    rows = [
+        {"backbone": b, "variant": v, **{k: r[k] for k in ("cells", "ece", "nll", "brier")}}
+        for b, kinds in block.items()
+        for v, r in kinds.get(kind, {}).items()
+    ]
+    return pd.DataFrame(rows).set_index(["backbone", "variant"]) if rows else pd.DataFrame()
+
+
 def em_table(meta: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """One row per EM fit (backbone, train, test, variant) from the items' meta ``em`` entries:
     converged, iterations, scored items."""
@@ -301,8 +361,9 @@ def summary(
     (:func:`read_ood_predictions`) each variant also gets its collapse share (cells whose most
     predicted class takes at least :data:`COLLAPSE_SHARE` of the predictions) and its
     single-class share; with the items' ``meta`` (:func:`read_meta`) an ``em`` block records
-    every EM fit's convergence (:func:`em_summary`). ``metric_convention`` names how the macro
-    averages were taken (``serevals.metric_convention``).
+    every EM fit's convergence (:func:`em_summary`) and a ``calibration`` block the probes' ECE,
+    NLL, Brier and pooled reliability (:func:`calibration_summary`). ``metric_convention`` names
+    how the macro averages were taken (``serevals.metric_convention``).
 
     ``contamination`` (:func:`contamination_summary`): its cells are flagged, and with
     ``exclude_contaminated`` the OOD means, shares and collapse shares leave them out (each OOD
@@ -382,6 +443,7 @@ def summary(
         },
         "mean_over_backbones": block(results),
         **({"em": em_summary(meta)} if meta is not None else {}),
+        **({"calibration": calibration_summary(meta, cells, exclude)} if meta is not None else {}),
         **({"contamination": contamination} if contamination is not None else {}),
         **({"paired": paired} if paired is not None else {}),
     }
