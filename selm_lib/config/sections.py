@@ -19,6 +19,7 @@ Role = Literal["train", "test", "none"]
 class Common:
     seed: int
     device: Literal["auto", "cpu", "cuda"]
+    nproc: int
     profile: Literal["default", "smoke", "paper"]
     data_root: str
     output_root: str
@@ -159,9 +160,44 @@ class EvalOod:
     max_new_tokens: int
     batch_size: int
     score_chunk: int
-    headline: Literal["selm_score", "selm_generate"]
+    headline: Literal[
+        "validation",
+        "selm_score",
+        "selm_generate",
+        "selm_score_uniform",
+        "selm_score_em",
+        "selm_score_content_free",
+    ]
     bootstrap: int
     baseline: Baseline
+    em_prior_strength: Number
+    content_free: Literal["mean_frame", "zeros"]
+    temperature_scaling: bool
+    calibration_bins: int
+
+
+@dataclass(frozen=True)
+class VocabVariant:
+    template: str
+    words: Literal["names", "synonyms"]
+    combine: Literal["mean", "max"]
+    normalize: Literal["sum", "mean"]
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    corpus: str
+    class_set: str
+    calm: Literal["own_class", "neutral", "drop"]
+    truth: Literal["emotion", "perceived"]
+
+
+@dataclass(frozen=True)
+class EvalVocab:
+    reference: str
+    variants: dict[str, VocabVariant]
+    synonyms: dict[str, list[str]]
+    label_sets: dict[str, LabelSet]
 
 
 @dataclass(frozen=True)
@@ -199,6 +235,12 @@ class Fewshot:
 
 
 @dataclass(frozen=True)
+class LayerSweep:
+    backbone: str
+    layers: list[int]
+
+
+@dataclass(frozen=True)
 class Probe:
     epochs: int
     batch_size: int
@@ -212,6 +254,14 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class SerevalsPaired:
+    reference: str  # "best" or a serevals_sweep.backbones entry (checked by the serevals stage)
+    variant: Literal["none", "train_prior", "oracle", "estimated", "estimated_map"]
+    metrics: list[Literal["macro_f1", "unweighted_accuracy", "accuracy", "weighted_f1"]]
+    bootstrap: int
+
+
+@dataclass(frozen=True)
 class Serevals:
     corpora: list[str]
     clusters: dict[str, list[str]]
@@ -222,6 +272,8 @@ class Serevals:
     mask_absent: bool
     metric_convention: Literal["present", "published"]
     em_prior_strength: Number
+    exclude_contaminated: bool
+    paired: SerevalsPaired
     probe: Probe
 
 
@@ -255,8 +307,10 @@ class Params:
     selm: Selm
     train_selm: TrainSelm
     eval_ood: EvalOod
+    eval_vocab: EvalVocab
     fewshot_sweep: FewshotSweep
     fewshot: Fewshot
+    layer_sweep: LayerSweep
     serevals_sweep: SerevalsSweep
     serevals: Serevals
     serevals_figures: SerevalsFigures
