@@ -70,13 +70,27 @@ def project(tmp_path_factory) -> Path:
     set_param(root, "fewshot", "cap_k", True)  # smoke corpora have a handful of clips per class
     set_param(root, "fewshot", "steps", 3)
     set_param(root, "fewshot", "baseline_steps", 3)
-    # SER-Evals: two backbones (the others are the same code path), a few epochs
+    # settings chosen on the inner split: two SELM candidates, one baseline candidate (both paths)
+    set_param(
+        root,
+        "fewshot",
+        "select",
+        {"learning_rate": [0.001, 0.003], "baseline_learning_rate": [0.0005]},
+    )
+    # the layer sweep: two layers of the layer-all store (the others are the same code path)
+    set_param(root, "layer_sweep", "layers", [0, 2])
+    # SER-Evals: two backbones (the others are the same code path), a few epochs; SELM's backbone
+    # and the layer sweep's layer-all store
     backbones = yaml.safe_load((root / "params.yaml").read_text())["features"]["backbones"]
     set_param(
         root,
         "features",
         "backbones",
-        {k: v for k, v in backbones.items() if k in ("w2v_tiny", "se_wavlm", "se_logmel")},
+        {
+            k: v
+            for k, v in backbones.items()
+            if k in ("w2v_tiny", "w2v_layers", "se_wavlm", "se_logmel")
+        },
     )
     set_param(root, "serevals_sweep", "backbones", ["se_wavlm"])
     set_param(root, "serevals", "probe.epochs", 3)
@@ -93,7 +107,11 @@ REPORTS = {
     "report_fewshot",
     "report_serevals",
     "report_figures",
+    "report_layers",
 }
+
+# The layer sweep over layer_sweep.layers [0, 2] of the fixture.
+LAYERS = {"layer_pool", "layer_probe@0", "layer_probe@2", "layers"}
 
 
 def status_stages(project: Path) -> set[str]:
@@ -111,10 +129,12 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
             "synthesize",
             "curate",
             "features@w2v_tiny",
+            "features@w2v_layers",
             "features@se_wavlm",
             "features@se_logmel",
             "train_selm",
             "eval_ood",
+            "eval_vocab",
             "fewshot_item@0-0",
             "fewshot_item@2-0",
             "fewshot",
@@ -123,6 +143,7 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
             "index",
         }
         | REPORTS
+        | LAYERS
     )
     for report in (
         "01_curate.html",
@@ -133,6 +154,7 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
         "metrics/curate.json",
         "metrics/train_selm.json",
         "metrics/ood.json",
+        "metrics/vocab.json",
         "05_ser_evals.html",
         "06_figures.html",
         "metrics/serevals.json",
@@ -140,6 +162,10 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
         "figures/serevals/figure3.svg",
         "figures/serevals/heatmap_average.png",
         "figures/serevals/logit_adjustment.svg",
+        "07_layers.html",
+        "07_layers.ipynb",
+        "metrics/layers.json",
+        "plots/layer_accuracy.csv",
     ):
         assert (project / "reports" / report).is_file(), report
     serevals = json.loads((project / "reports" / "metrics" / "serevals.json").read_text())
@@ -152,8 +178,38 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
         "estimated_map",
     }
     assert (project / "artifacts/serevals/matrices/se_wavlm/oracle/macro_f1.csv").is_file()
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    # open-vocabulary scoring: every label set x every variant, each paired with the reference
+    vocab = json.loads((project / "reports" / "metrics" / "vocab.json").read_text())
+    assert vocab["reference"] == params["eval_vocab"]["reference"]
+    assert set(vocab["label_sets"]) == set(params["eval_vocab"]["label_sets"])
+    for name, entry in vocab["label_sets"].items():
+        assert set(entry["variants"]) == set(params["eval_vocab"]["variants"]), name
+        for variant, result in entry["variants"].items():
+            assert result["n"] > 0, (name, variant)
+            assert ("paired_vs_reference" in result) == (variant != vocab["reference"])
+    assert "calm" in vocab["label_sets"]["ravdess_calm"]["unseen"]
+    # the layer sweep: one item per listed layer, the pick made on validation accuracy
+    layers = json.loads((project / "reports" / "metrics" / "layers.json").read_text())
+    assert layers["backbone"] == "w2v_layers" and layers["layers"] == [0, 2]
+    assert set(layers["items"]) == {"0", "2"}
+    assert layers["picked_by_validation"] in (0, 2)
+    assert (project / "artifacts/layer_sweep/probes/layer_2.json").is_file()
+    # few-shot settings chosen on the inner split for k > 0 (none to choose at k = 0)
+    fewshot = project / "artifacts" / "fewshot"
+    assert json.loads((fewshot / "k0_seed0" / "metrics.json").read_text())["selected"] == {}
+    selected = json.loads((fewshot / "k2_seed0" / "metrics.json").read_text())["selected"]
+    assert set(selected) == set(params["fewshot"]["corpora"])
+    for corpus, methods in selected.items():
+        assert set(methods) == {"selm_mappers", "selm_full", "classifier_baseline"}, corpus
+        for method, record in methods.items():
+            key = "baseline_learning_rate" if method == "classifier_baseline" else "learning_rate"
+            tried = [c["settings"] for c in record["candidates"]]
+            assert tried == [{key: v} for v in params["fewshot"]["select"][key]], (corpus, method)
+            assert record["chosen"] in tried and record["inner_validation"] > 0
     index = (project / "reports" / "index.html").read_text()
     assert "01_curate.html" in index and "02_train_selm.html" in index and "synthetic" in index
+    assert "07_layers.html" in index
     html = (project / "reports" / "01_curate.html").read_text()
     assert "Synthetic data." in html
 
@@ -166,12 +222,18 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     set_param(project, "curate", "split.test", 0.3)
     third = sh([sys.executable, "-m", "dvc", "repro"], project)
     # synthesize does not read `curate`; the manifests did not change, so neither do the features;
-    # the splits did, so SELM retrains and is evaluated again
+    # the splits did, so SELM retrains and is evaluated again (open vocabulary included), and the
+    # layer probes, trained on those splits, run again; the pooled layers (no split) are kept
     assert ran(third) - FEWSHOT == {
         "validate",
         "curate",
         "train_selm",
         "eval_ood",
+        "eval_vocab",
+        "layer_probe@0",
+        "layer_probe@2",
+        "layers",
+        "report_layers",
         "report_curate",
         "report_train_selm",
         "report_eval_ood",
@@ -184,6 +246,22 @@ def test_repro_then_nothing_to_do_then_only_what_changed(project):
     set_param(project, "eval_ood", "num_beams", 2)
     fifth = sh([sys.executable, "-m", "dvc", "repro"], project)
     assert ran(fifth) == {"validate", "eval_ood", "report_eval_ood", "index"}, fifth
+
+    # a verbalisation is read at test time: only the open-vocabulary stage and the report rerun
+    set_param(project, "eval_vocab", "variants.sounds.template", "the voice sounds {emotion}")
+    vocab = ran(sh([sys.executable, "-m", "dvc", "repro"], project))
+    assert vocab == {"validate", "eval_vocab", "report_eval_ood", "index"}, vocab
+    sounds = json.loads((project / "reports" / "metrics" / "vocab.json").read_text())
+    assert {entry["variants"]["sounds"]["template"] for entry in sounds["label_sets"].values()} == {
+        "the voice sounds {emotion}"
+    }
+
+    # adding a layer runs only its probe (and the aggregate and its report)
+    set_param(project, "layer_sweep", "layers", [0, 1, 2])
+    layer = ran(sh([sys.executable, "-m", "dvc", "repro"], project))
+    assert layer - {"index"} == {"validate", "layer_probe@1", "layers", "report_layers"}, layer
+    summary = json.loads((project / "reports" / "metrics" / "layers.json").read_text())
+    assert summary["layers"] == [0, 1, 2] and set(summary["items"]) == {"0", "1", "2"}
 
     # adding a k runs only the new item (and the aggregate and its report)
     set_param(project, "fewshot_sweep", "k", [0, 1, 2])
@@ -258,6 +336,11 @@ def test_forced_rerun_is_byte_identical(project):
         "03_eval_ood.ipynb",
         "03_eval_ood.html",
         "metrics/ood.json",
+        "metrics/vocab.json",
+        "metrics/layers.json",
+        "plots/layer_accuracy.csv",
+        "07_layers.ipynb",
+        "07_layers.html",
         "05_ser_evals.ipynb",
         "metrics/serevals.json",
         "06_figures.ipynb",
@@ -270,8 +353,11 @@ def test_forced_rerun_is_byte_identical(project):
         "curate",
         "train_selm",
         "eval_ood",
+        "eval_vocab",
         "fewshot_item",
         "fewshot",
+        "layer_probe",
+        "layers",
         "serevals_probe",
         "serevals",
         *sorted(REPORTS),

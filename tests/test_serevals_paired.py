@@ -307,17 +307,25 @@ def test_contaminated_cell_is_flagged_left_out_and_named(tmp_path, data):
 
 def test_the_stage_writes_paired_and_contamination_deterministically(tmp_path, data, monkeypatch):
     predictions, results = data
-    params = params_of(
-        tmp_path, sources={"strong": "someone/emotionwhisper-large", "weak": "preset:logmel"}
-    )
+    sources = {"strong": "someone/emotionwhisper-large", "weak": "preset:logmel"}
+    params = params_of(tmp_path, sources=sources)
     params["serevals"]["test_share"] = 0.2
     params["serevals"]["max_seconds"] = 30
+    monkeypatch.setattr(stage, "project_root", lambda: tmp_path)
     for backbone in ("strong", "weak"):
         folder = rs.probe_folder(params, backbone)
         folder.mkdir(parents=True)
         results[results.backbone == backbone].to_csv(folder / "results.csv", index=False)
         predictions[backbone].to_csv(folder / "predictions.csv", index=False)
-    monkeypatch.setattr(stage, "project_root", lambda: tmp_path)
+    # an item's meta without the source (an older item) is refused, naming the item to rerun
+    (rs.probe_folder(params, "strong") / "meta.json").write_text("{}")
+    with pytest.raises(rs.SerevalsError, match=r"rerun dvc repro serevals_probe@strong"):
+        stage.serevals(params, argparse.Namespace())
+    # the sources come from the items' meta, not from features.backbones (the stage reads none)
+    for backbone, source in sources.items():
+        meta = rs.probe_folder(params, backbone) / "meta.json"
+        meta.write_text(json.dumps({"source": source}))
+    del params["features"]
     stage.serevals(params, argparse.Namespace())
     path = tmp_path / "reports" / "metrics" / "serevals.json"
     first = path.read_bytes()
@@ -331,7 +339,8 @@ def test_the_stage_writes_paired_and_contamination_deterministically(tmp_path, d
     about = json.loads((tmp_path / "artifacts/serevals/matrices/matrices.json").read_text())
     assert about["about"]["contaminated"] == {} and about["about"]["exclude_contaminated"]
     params["serevals"]["corpora"] = ["c1", "c2", "emodb"]  # a ledger corpus among them
-    assert stage.contamination(params)["cells"]["strong"]["test_corpora"] == ["emodb"]
+    flags = stage.contamination(params, rs.read_meta(params))
+    assert flags["cells"]["strong"]["test_corpora"] == ["emodb"]
 
 
 def test_figures_leave_contaminated_cells_out_of_the_averages_and_mark_them():

@@ -26,8 +26,10 @@ from selm_lib.data.contamination import LEDGER_PATH, contaminated_cells, describ
 from selm_lib.serevals.paired import paired_block
 from selm_lib.serevals.results import (
     CONVENTION_TEXT,
+    SerevalsError,
     contamination_summary,
     matrices,
+    probe_folder,
     read_meta,
     read_ood_predictions,
     read_results,
@@ -36,13 +38,19 @@ from selm_lib.serevals.results import (
 )
 
 
-def contamination(params: dict[str, Any]) -> dict[str, Any]:
+def contamination(params: dict[str, Any], meta: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The ``contamination`` block: every SER-Evals backbone's source joined with the ledger
-    (``selm_lib/data/tables/contamination.csv``) over ``serevals.corpora``."""
-    sources = {
-        b: str(params["features"]["backbones"][b]["source"])
-        for b in params["serevals_sweep"]["backbones"]
-    }
+    (``selm_lib/data/tables/contamination.csv``) over ``serevals.corpora``. The sources come
+    from the items' meta (``meta``, :func:`read_meta`; each item records the source of its
+    features.backbones entry), so this stage reads no features.backbones entry itself."""
+    sources = {}
+    for b in params["serevals_sweep"]["backbones"]:
+        if "source" not in meta.get(b, {}):
+            raise SerevalsError(
+                f"{probe_folder(params, b) / 'meta.json'} does not record the backbone's source "
+                f"(written by an older version): rerun dvc repro serevals_probe@{b}"
+            )
+        sources[b] = str(meta[b]["source"])
     corpora = list(params["serevals"]["corpora"])
     cells = {b: contaminated_cells(source, corpora) for b, source in sources.items()}
     notes = {b: describe(source) for b, source in sources.items()}
@@ -52,12 +60,11 @@ def contamination(params: dict[str, Any]) -> dict[str, Any]:
 
 def serevals(params: dict[str, Any], args: argparse.Namespace) -> str:
     results = read_results(params)
-    flags = contamination(params)
+    meta = read_meta(params)
+    flags = contamination(params, meta)
     cells = {b: v["test_corpora"] for b, v in flags["cells"].items()}
     paired = paired_block(params, results, cells)
-    scores = summary(
-        results, params, read_ood_predictions(params), read_meta(params), flags, paired
-    )
+    scores = summary(results, params, read_ood_predictions(params), meta, flags, paired)
     folder = output_dir(params, "serevals", "matrices")
     settings = params["serevals"]
     about = {

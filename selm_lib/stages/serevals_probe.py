@@ -59,6 +59,9 @@ def probe(params: dict[str, Any], args: argparse.Namespace) -> str:
     )
     if not D.context().main:  # rank 0 writes what every rank computed
         return ""
+    # the aggregate joins the source with the contamination ledger from here, so it reads no
+    # features.backbones entry itself (a new entry then stales only its own features stage)
+    meta = {**meta, "source": str(params["features"]["backbones"][args.backbone]["source"])}
     folder = write_backbone(params, args.backbone, results, predictions, meta)
     return (
         f"{args.backbone}: {len(results)} scores in {time.perf_counter() - start:.1f} s -> {folder}"
