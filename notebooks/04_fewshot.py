@@ -71,7 +71,15 @@ display(
     Markdown(
         f"k = {fewshot_sweep['k']}, seeds = {fewshot_sweep['seeds']}, {fewshot['steps']} "
         f"SELM adaptation steps (tuned: {fewshot['tune']}), {fewshot['baseline_steps']} for the "
-        f"baseline, adaptation pool = {fewshot['support_share']:.0%} of each corpus's speakers."
+        f"baseline, adaptation pool = {fewshot['support_share']:.0%} of each corpus's speakers; "
+        + (
+            "chosen per item on the pool's inner split "
+            f"({fewshot['inner_share']:.0%} of its groups give the inner support): "
+            + ", ".join(f"`{k}` from {v}" for k, v in fewshot["select"].items())
+            + "."
+            if fewshot["select"]
+            else "no setting is chosen (`fewshot.select: {}`)."
+        )
     )
 )
 
