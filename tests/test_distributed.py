@@ -82,7 +82,7 @@ def test_run_stage_with_too_many_processes_is_an_input_error(monkeypatch, capsys
 @pytest.mark.slow
 def test_gloo_checks_hold():
     """Features, DDP training, probes and a failing rank under torchrun with 2 gloo processes
-    (about 2 minutes on 2 cores)."""
+    (164 s on the idle 2-core machine)."""
     from tests import distributed_checks
 
     assert distributed_checks.main(["--nproc", "2"]) == 0
