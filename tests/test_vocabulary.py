@@ -78,7 +78,14 @@ def vocab_params(**variants) -> dict:
             **variants,
         },
         "synonyms": SYNONYMS,
-        "label_sets": {},
+        "label_sets": {
+            "ravdess_calm": {
+                "corpus": "ravdess",
+                "class_set": "ravdess",
+                "calm": "own_class",
+                "truth": "emotion",
+            }
+        },
     }
 
 
@@ -96,6 +103,21 @@ def test_variants_are_checked_and_the_reference_comes_first():
     )
     with pytest.raises(EvalError, match=r"'eval_vocab.variants.z.template' must contain"):
         verbalisations(bad)
+
+
+def test_a_typo_in_a_class_set_or_a_synonym_class_names_the_key():
+    p = vocab_params()
+    p["label_sets"] = {
+        "r": {"corpus": "ravdess", "class_set": "ravdes", "calm": "neutral", "truth": "emotion"}
+    }
+    with pytest.raises(EvalError, match=r"'eval_vocab.label_sets.r.class_set' is 'ravdes'"):
+        verbalisations(p)
+    p["label_sets"]["r"]["class_set"] = "ravdess"
+    p["synonyms"] = {"angy": ["mad"]}
+    with pytest.raises(EvalError, match=r"'eval_vocab.synonyms.angy' names no class"):
+        verbalisations(p)
+    p["synonyms"] = {"angry": ["mad"]}
+    assert [v.name for v in verbalisations(p)] == ["trained"]
 
 
 def crema_manifest() -> pd.DataFrame:

@@ -28,7 +28,7 @@ import torch
 
 from selm_lib.config.device import autocast
 from selm_lib.data.corpora.base import usable
-from selm_lib.data.labels import class_map, classes_of
+from selm_lib.data.labels import class_map, class_sets, classes_of
 from selm_lib.evaluation.results import EvalError
 from selm_lib.features.frames import FrameSet
 from selm_lib.selm.batching import Encoded, answer_text, prefetch
@@ -71,6 +71,13 @@ def verbalisations(eval_vocab: dict[str, Any]) -> list[Verbalisation]:
         found.append(
             Verbalisation(name, spec["template"], spec["words"], spec["combine"], spec["normalize"])
         )
+    known = {c for name, spec in eval_vocab["label_sets"].items() for c in _classes(name, spec)}
+    for name in eval_vocab["synonyms"]:
+        if name not in known:
+            raise EvalError(
+                f"params.yaml 'eval_vocab.synonyms.{name}' names no class of any label set "
+                f"(classes: {', '.join(sorted(known))}); fix the class name or remove the entry"
+            )
     names = [v.name for v in found]
     if eval_vocab["reference"] not in names:
         raise EvalError(
@@ -80,13 +87,24 @@ def verbalisations(eval_vocab: dict[str, Any]) -> list[Verbalisation]:
     return sorted(found, key=lambda v: v.name != eval_vocab["reference"])
 
 
+def _classes(name: str, spec: dict[str, Any]) -> list[str]:
+    """The classes of label set ``name``; an unknown class set is an error naming its key."""
+    if spec["class_set"] not in class_sets():
+        raise EvalError(
+            f"params.yaml 'eval_vocab.label_sets.{name}.class_set' is '{spec['class_set']}', "
+            f"which is not a class set of selm_lib/data/tables/class_sets.csv (known: "
+            f"{', '.join(class_sets())})"
+        )
+    return classes_of(spec["class_set"], spec["calm"])
+
+
 def label_rows(
     manifest: pd.DataFrame, name: str, spec: dict[str, Any]
 ) -> tuple[pd.DataFrame, list[str], dict[str, int]]:
     """The rows of one label set with their truth (``truth`` column), its classes and what was
     left out, counted. ``spec``: ``eval_vocab.label_sets.<name>``."""
+    classes = _classes(name, spec)
     to_class = class_map(spec["class_set"], spec["calm"])
-    classes = classes_of(spec["class_set"], spec["calm"])
     good = usable(manifest)
     key = f"eval_vocab.label_sets.{name}"
     if spec["truth"] == "emotion":
